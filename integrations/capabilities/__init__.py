@@ -1,0 +1,53 @@
+"""Capability protocols and the shared models providers map to."""
+
+from integrations.capabilities.calendar import CalendarProvider
+from integrations.capabilities.crm import CrmProvider
+from integrations.capabilities.errors import (
+    ConfigurationError,
+    IntegrationError,
+    NotFoundError,
+    ProviderNotConnectedError,
+    RateLimitedError,
+    SlotUnavailableError,
+    UpstreamError,
+)
+from integrations.capabilities.messaging import MessagingProvider
+from integrations.capabilities.models import (
+    Appointment,
+    BookingRequest,
+    Contact,
+    ContactDraft,
+    Message,
+    Note,
+    PaymentLink,
+    PaymentLinkRequest,
+    TimeSlot,
+)
+from integrations.capabilities.payments import PaymentsProvider
+from integrations.capabilities.scheduling import BookingRules, candidate_slots, rule_violation
+
+__all__ = [
+    "Appointment",
+    "BookingRequest",
+    "BookingRules",
+    "CalendarProvider",
+    "ConfigurationError",
+    "Contact",
+    "ContactDraft",
+    "CrmProvider",
+    "IntegrationError",
+    "Message",
+    "MessagingProvider",
+    "NotFoundError",
+    "Note",
+    "PaymentLink",
+    "PaymentLinkRequest",
+    "PaymentsProvider",
+    "ProviderNotConnectedError",
+    "RateLimitedError",
+    "SlotUnavailableError",
+    "TimeSlot",
+    "UpstreamError",
+    "candidate_slots",
+    "rule_violation",
+]

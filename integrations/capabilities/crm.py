@@ -1,0 +1,40 @@
+"""The CRM capability: contacts and the notes on them."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from integrations.capabilities.models import Contact, ContactDraft, Note
+
+__all__ = ["CrmProvider"]
+
+
+@runtime_checkable
+class CrmProvider(Protocol):
+    """A contact store. Phones arrive as E.164 and emails lower-cased."""
+
+    name: str
+
+    async def find_contacts(self, *, phone: str | None = None, email: str | None = None) -> list[Contact]:
+        """Contacts matching the phone or the email (either matches)."""
+        ...
+
+    async def get_contact(self, contact_id: str) -> Contact:
+        """One contact by id; raises `NotFoundError`."""
+        ...
+
+    async def create_contact(self, draft: ContactDraft) -> Contact:
+        """Create a contact, or return the existing one with the same phone or email.
+
+        A provider must never hold two contacts with the same phone or the same email
+        that it created, even under concurrent calls.
+        """
+        ...
+
+    async def update_contact(self, contact_id: str, draft: ContactDraft) -> Contact:
+        """Fill in or change the given fields; fields left as None are kept."""
+        ...
+
+    async def add_note(self, contact_id: str, body: str) -> Note:
+        """Attach a note to the contact; raises `NotFoundError` for an unknown contact."""
+        ...

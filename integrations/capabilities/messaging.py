@@ -1,0 +1,20 @@
+"""The messaging capability: text messages to a caller."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from integrations.capabilities.models import Message
+
+__all__ = ["MessagingProvider"]
+
+
+@runtime_checkable
+class MessagingProvider(Protocol):
+    """Sends (or, for the outbox, records) a text message to an E.164 number."""
+
+    name: str
+
+    async def send_sms(self, to: str, body: str, *, idempotency_key: str | None = None) -> Message:
+        """Send one SMS; the same `idempotency_key` never sends a second one."""
+        ...

@@ -1,0 +1,143 @@
+"""Shared models every provider maps its own payloads to.
+
+Each normalized model keeps `provider` and the provider's raw payload, so that nothing the
+vendor returned is lost on the way through the tool server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Appointment",
+    "AppointmentStatus",
+    "BookingRequest",
+    "Contact",
+    "ContactDraft",
+    "Message",
+    "Note",
+    "PaymentLink",
+    "PaymentLinkRequest",
+    "TimeSlot",
+]
+
+
+class _Shared(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class TimeSlot(_Shared):
+    """A bookable interval. Both ends are timezone-aware; `end` is exclusive."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+
+AppointmentStatus = Literal["booked", "cancelled"]
+
+
+class Appointment(_Shared):
+    """An appointment as any calendar provider reports it."""
+
+    id: str
+    start: AwareDatetime
+    end: AwareDatetime
+    status: AppointmentStatus
+    attendee_name: str | None = None
+    attendee_phone: str | None = None
+    attendee_email: str | None = None
+    notes: str | None = None
+    provider: str
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class BookingRequest(_Shared):
+    """What a caller asks a calendar to book.
+
+    `idempotency_key` lets providers that support it (client-chosen event ids, extended
+    properties, Idempotency-Key headers) make a retried booking land on the same record.
+    """
+
+    start: AwareDatetime
+    end: AwareDatetime
+    attendee_name: str
+    attendee_phone: str | None = None
+    attendee_email: str | None = None
+    notes: str | None = None
+    idempotency_key: str | None = None
+
+
+class Contact(_Shared):
+    """A person in a CRM or contact book. Phones are E.164, emails lower-cased."""
+
+    id: str
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    created_at: datetime | None = None
+    provider: str
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class ContactDraft(_Shared):
+    """The fields a caller can give for a new contact, or to fill in an existing one."""
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class Note(_Shared):
+    """A free-text note attached to a contact."""
+
+    id: str
+    contact_id: str
+    body: str
+    created_at: datetime
+    provider: str
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class PaymentLinkRequest(_Shared):
+    """A request for a hosted payment page. Money is integer minor units plus ISO currency."""
+
+    amount_minor: int = Field(gt=0)
+    currency: str = Field(min_length=3, max_length=3)
+    description: str
+    customer_name: str | None = None
+    customer_phone: str | None = None
+    customer_email: str | None = None
+    idempotency_key: str | None = None
+
+
+class PaymentLink(_Shared):
+    """A hosted payment page the caller can open."""
+
+    id: str
+    url: str
+    amount_minor: int
+    currency: str
+    description: str
+    status: str
+    provider: str
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class Message(_Shared):
+    """A text message handed to a messaging provider."""
+
+    id: str
+    to: str
+    body: str
+    channel: Literal["sms", "whatsapp"] = "sms"
+    status: str
+    created_at: datetime
+    provider: str
+    raw: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,180 @@
+"""Booking rules and the slot arithmetic shared by every calendar that computes its own slots.
+
+A slot is offered when it lies inside the business's opening hours on an open day, starts on
+the slot grid counted from the opening time, respects the minimum notice and the booking
+horizon, and keeps `buffer_minutes` clear on both sides of every busy interval.
+
+Opening hours are wall-clock times in the rules' IANA zone, converted per date, so a DST change
+moves the UTC instants and never the local hours. Durations are absolute (a 60-minute
+appointment lasts 60 real minutes even across a DST change).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from integrations.capabilities.models import TimeSlot
+
+__all__ = [
+    "WEEKDAYS",
+    "BookingRules",
+    "Interval",
+    "Weekday",
+    "candidate_slots",
+    "rule_violation",
+]
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Interval = tuple[datetime, datetime]
+
+_HOURS_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+def _parse_range(text: str) -> tuple[time, time | None]:
+    """'09:00-17:00' -> (09:00, 17:00); a close of '24:00' is returned as None (midnight next day)."""
+    match = _HOURS_RANGE.match(text)
+    if not match:
+        raise ValueError(f"opening hours must look like '09:00-17:00', got {text!r}")
+    oh, om, ch, cm = (int(group) for group in match.groups())
+    if ch == 24 and cm != 0:
+        raise ValueError(f"'{text}' closes after midnight")
+    opens = time(oh, om)
+    closes = None if ch == 24 else time(ch, cm)
+    if closes is not None and closes <= opens:
+        raise ValueError(f"'{text}' closes before it opens")
+    return opens, closes
+
+
+class BookingRules(BaseModel):
+    """When a business takes appointments.
+
+    `weekly_hours` maps a weekday to its opening ranges, e.g. {"mon": ["09:00-12:00", "13:00-17:00"]};
+    a weekday that is missing or empty is closed.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    timezone: str
+    weekly_hours: dict[Weekday, list[str]] = Field(
+        default_factory=lambda: {day: ["09:00-17:00"] for day in WEEKDAYS[:5]}
+    )
+    slot_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    buffer_minutes: int = Field(default=0, ge=0, le=24 * 60)
+    min_notice_minutes: int = Field(default=60, ge=0)
+    horizon_days: int = Field(default=60, ge=1, le=3660)
+    closed_dates: list[date] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+        return value
+
+    @field_validator("weekly_hours")
+    @classmethod
+    def _valid_ranges(cls, value: dict[Weekday, list[str]]) -> dict[Weekday, list[str]]:
+        for ranges in value.values():
+            for text in ranges:
+                _parse_range(text)
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def opening_intervals(self, day: date) -> list[Interval]:
+        """The open intervals of one local calendar day, as aware datetimes in the rules' zone."""
+        if day in self.closed_dates:
+            return []
+        zone = self.zone
+        intervals: list[Interval] = []
+        for text in self.weekly_hours.get(WEEKDAYS[day.weekday()], []):
+            opens, closes = _parse_range(text)
+            start = datetime.combine(day, opens, tzinfo=zone)
+            end = (
+                datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+                if closes is None
+                else datetime.combine(day, closes, tzinfo=zone)
+            )
+            intervals.append((start, end))
+        return intervals
+
+
+def _days(start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[date]:
+    day = start.astimezone(zone).date()
+    last = end.astimezone(zone).date()
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def _grid(rules: BookingRules, day: date, duration: timedelta) -> Iterator[datetime]:
+    """Every start on the slot grid of one day whose whole duration fits inside opening hours."""
+    step = timedelta(minutes=rules.slot_minutes)
+    for opens, closes in rules.opening_intervals(day):
+        # Absolute arithmetic in UTC: a DST change inside an interval shortens or lengthens it.
+        cursor = opens.astimezone(UTC)
+        closes_utc = closes.astimezone(UTC)
+        while cursor + duration <= closes_utc:
+            yield cursor
+            cursor += step
+
+
+def _collides(start: datetime, end: datetime, busy: Sequence[Interval], buffer: timedelta) -> bool:
+    return any(start < b_end + buffer and b_start < end + buffer for b_start, b_end in busy)
+
+
+def candidate_slots(
+    rules: BookingRules,
+    start: datetime,
+    end: datetime,
+    duration: timedelta,
+    busy: Iterable[Interval],
+    now: datetime,
+) -> list[TimeSlot]:
+    """Every free slot of `duration` that starts in [start, end), in time order, in the rules' zone."""
+    zone = rules.zone
+    earliest = max(start, now + timedelta(minutes=rules.min_notice_minutes))
+    horizon = now + timedelta(days=rules.horizon_days)
+    latest = min(end, horizon)
+    buffer = timedelta(minutes=rules.buffer_minutes)
+    busy_sorted = sorted(busy)
+    slots: list[TimeSlot] = []
+    if earliest >= latest:
+        return slots
+    for day in _days(earliest, latest, zone):
+        for slot_start in _grid(rules, day, duration):
+            if slot_start < earliest or slot_start >= latest:
+                continue
+            slot_end = slot_start + duration
+            if _collides(slot_start, slot_end, busy_sorted, buffer):
+                continue
+            slots.append(TimeSlot(start=slot_start.astimezone(zone), end=slot_end.astimezone(zone)))
+    return slots
+
+
+def rule_violation(rules: BookingRules, start: datetime, duration: timedelta, now: datetime) -> str | None:
+    """Why the rules forbid this start (ignoring other bookings), or None when they allow it."""
+    if start < now + timedelta(minutes=rules.min_notice_minutes):
+        return f"bookings need at least {rules.min_notice_minutes} minutes' notice"
+    if start >= now + timedelta(days=rules.horizon_days):
+        return f"bookings open only {rules.horizon_days} days ahead"
+    local_day = start.astimezone(rules.zone).date()
+    if local_day in rules.closed_dates:
+        return "the business is closed that day"
+    if not rules.opening_intervals(local_day):
+        return "the business is closed that day"
+    utc_start = start.astimezone(UTC)
+    if any(slot == utc_start for slot in _grid(rules, local_day, duration)):
+        return None
+    return "that time is outside opening hours or not on the booking grid"

@@ -1,0 +1,3 @@
+from tool_server.cli import main
+
+raise SystemExit(main())

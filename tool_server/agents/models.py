@@ -1,0 +1,39 @@
+"""The agent as the rest of the server sees it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["CAPABILITIES", "Agent", "Capability", "Connection"]
+
+Capability = Literal["calendar", "crm", "payments", "messaging"]
+CAPABILITIES: tuple[Capability, ...] = ("calendar", "crm", "payments", "messaging")
+
+
+class Connection(BaseModel):
+    """Which provider serves one capability for an agent, and with what settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    capability: Capability
+    provider: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class Agent(BaseModel):
+    """A voice or chat agent: one business's tenant. A key reaches only its own agent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    timezone: str = Field(description="IANA business timezone; bare local times are read in it.")
+    phone_region: str = Field(description="ISO 3166 alpha-2 region for phone numbers without a country code.")
+    connections: dict[Capability, Connection] = Field(default_factory=dict)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)

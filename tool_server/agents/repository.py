@@ -1,0 +1,189 @@
+"""Creating, finding and authenticating agents."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tool_server.agents.keys import generate_key, hash_key
+from tool_server.agents.models import Agent, Capability, Connection
+from tool_server.clock import Clock
+from tool_server.store.database import Database
+from tool_server.store.tables import AgentRow, ApiKeyRow, ConnectionRow, new_id
+
+__all__ = ["AgentRepository", "CreatedAgent"]
+
+
+@dataclass(frozen=True)
+class CreatedAgent:
+    """A new agent and its API key. The key is shown here once and never stored in clear."""
+
+    agent: Agent
+    api_key: str
+
+
+class AgentRepository:
+    """Agents, their keys and connections, with a short in-process cache for key lookups.
+
+    The cache only saves a query per call; a revoked key or changed connection is seen by every
+    process within `auth_cache_seconds`.
+    """
+
+    def __init__(self, db: Database, clock: Clock, *, auth_cache_seconds: float = 5.0) -> None:
+        self._db = db
+        self._clock = clock
+        self._cache_ttl = auth_cache_seconds
+        self._cache: dict[str, tuple[float, Agent]] = {}
+
+    async def create(
+        self,
+        name: str,
+        *,
+        timezone: str,
+        phone_region: str,
+        connections: Sequence[Connection] = (),
+    ) -> CreatedAgent:
+        now = self._clock()
+        agent_id = new_id("agt")
+        key = generate_key()
+        async with self._db.sessions() as session, session.begin():
+            session.add(
+                AgentRow(
+                    id=agent_id,
+                    name=name,
+                    timezone=timezone,
+                    phone_region=phone_region.upper(),
+                    created_at=now,
+                    booking_seq=0,
+                )
+            )
+            await session.flush()
+            session.add(self._key_row(agent_id, key))
+            for connection in connections:
+                session.add(self._connection_row(agent_id, connection))
+        agent = await self.get(agent_id)
+        assert agent is not None
+        return CreatedAgent(agent=agent, api_key=key)
+
+    async def issue_key(self, agent_id: str, *, revoke_existing: bool = False) -> str:
+        """A fresh key for the agent, optionally revoking every earlier one."""
+        key = generate_key()
+        async with self._db.sessions() as session, session.begin():
+            if revoke_existing:
+                await session.execute(
+                    update(ApiKeyRow)
+                    .where(ApiKeyRow.agent_id == agent_id, ApiKeyRow.revoked_at.is_(None))
+                    .values(revoked_at=self._clock())
+                )
+            session.add(self._key_row(agent_id, key))
+        self._cache.clear()
+        return key
+
+    async def get(self, agent_id: str) -> Agent | None:
+        async with self._db.sessions() as session:
+            row = await session.get(AgentRow, agent_id)
+            return None if row is None else await self._load(session, row)
+
+    async def find_by_name(self, name: str) -> Agent | None:
+        async with self._db.sessions() as session:
+            row = (
+                (await session.execute(select(AgentRow).where(AgentRow.name == name).order_by(AgentRow.created_at)))
+                .scalars()
+                .first()
+            )
+            return None if row is None else await self._load(session, row)
+
+    async def list(self) -> list[Agent]:
+        async with self._db.sessions() as session:
+            rows = (await session.execute(select(AgentRow).order_by(AgentRow.created_at))).scalars().all()
+            return [await self._load(session, row) for row in rows]
+
+    async def authenticate(self, api_key: str) -> Agent | None:
+        """The agent that owns this key, or None for an unknown or revoked key."""
+        digest = hash_key(api_key)
+        cached = self._cache.get(digest)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        async with self._db.sessions() as session:
+            row = (
+                await session.execute(
+                    select(AgentRow)
+                    .join(ApiKeyRow, ApiKeyRow.agent_id == AgentRow.id)
+                    .where(ApiKeyRow.key_hash == digest, ApiKeyRow.revoked_at.is_(None))
+                )
+            ).scalar_one_or_none()
+            agent = None if row is None else await self._load(session, row)
+        if agent is not None and self._cache_ttl > 0:
+            self._cache[digest] = (time.monotonic() + self._cache_ttl, agent)
+        return agent
+
+    async def set_connection(self, agent_id: str, connection: Connection) -> Agent:
+        """Attach (or replace) the provider serving one capability."""
+        async with self._db.sessions() as session, session.begin():
+            existing = (
+                await session.execute(
+                    select(ConnectionRow).where(
+                        ConnectionRow.agent_id == agent_id, ConnectionRow.capability == connection.capability
+                    )
+                )
+            ).scalar_one_or_none()
+            if existing is None:
+                session.add(self._connection_row(agent_id, connection))
+            else:
+                existing.provider = connection.provider
+                existing.settings = connection.settings
+                existing.updated_at = self._clock()
+        self._cache.clear()
+        agent = await self.get(agent_id)
+        if agent is None:
+            raise LookupError(f"agent {agent_id} not found")
+        return agent
+
+    async def remove_connection(self, agent_id: str, capability: Capability) -> None:
+        async with self._db.sessions() as session, session.begin():
+            row = (
+                await session.execute(
+                    select(ConnectionRow).where(
+                        ConnectionRow.agent_id == agent_id, ConnectionRow.capability == capability
+                    )
+                )
+            ).scalar_one_or_none()
+            if row is not None:
+                await session.delete(row)
+        self._cache.clear()
+
+    async def _load(self, session: AsyncSession, row: AgentRow) -> Agent:
+        connections = (
+            (await session.execute(select(ConnectionRow).where(ConnectionRow.agent_id == row.id))).scalars().all()
+        )
+        return Agent(
+            id=row.id,
+            name=row.name,
+            timezone=row.timezone,
+            phone_region=row.phone_region,
+            connections={
+                c.capability: Connection(capability=c.capability, provider=c.provider, settings=c.settings)
+                for c in connections
+            },
+        )
+
+    def _key_row(self, agent_id: str, key: str) -> ApiKeyRow:
+        return ApiKeyRow(
+            id=new_id("key"), agent_id=agent_id, key_prefix=key[:12], key_hash=hash_key(key), created_at=self._clock()
+        )
+
+    def _connection_row(self, agent_id: str, connection: Connection) -> ConnectionRow:
+        now = self._clock()
+        return ConnectionRow(
+            id=new_id("con"),
+            agent_id=agent_id,
+            capability=connection.capability,
+            provider=connection.provider,
+            settings=connection.settings,
+            created_at=now,
+            updated_at=now,
+        )

@@ -1,0 +1,220 @@
+"""The built-in calendar: booking rules from the agent's connection settings, bookings in the database."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from integrations.capabilities import (
+    Appointment,
+    BookingRequest,
+    BookingRules,
+    NotFoundError,
+    SlotUnavailableError,
+    TimeSlot,
+    candidate_slots,
+    rule_violation,
+)
+from integrations.capabilities.scheduling import WEEKDAYS, Interval, Weekday
+from tool_server.clock import Clock
+from tool_server.store.database import Database
+from tool_server.store.tables import AgentRow, AppointmentRow, new_id
+
+__all__ = ["LocalCalendar", "LocalCalendarSettings"]
+
+PROVIDER = "local_calendar"
+
+
+class LocalCalendarSettings(BaseModel):
+    """Settings of the built-in calendar. `timezone` defaults to the agent's business zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str | None = None
+    weekly_hours: dict[Weekday, list[str]] = Field(
+        default_factory=lambda: {day: ["09:00-17:00"] for day in WEEKDAYS[:5]}
+    )
+    slot_minutes: int = 30
+    buffer_minutes: int = 0
+    min_notice_minutes: int = 60
+    horizon_days: int = 60
+    closed_dates: list[str] = Field(default_factory=list)
+
+    def rules(self, agent_timezone: str) -> BookingRules:
+        data: dict[str, Any] = self.model_dump()
+        data["timezone"] = self.timezone or agent_timezone
+        return BookingRules.model_validate(data)
+
+
+def _to_appointment(row: AppointmentRow) -> Appointment:
+    return Appointment(
+        id=row.id,
+        start=row.start_at,
+        end=row.end_at,
+        status="cancelled" if row.status == "cancelled" else "booked",
+        attendee_name=row.attendee_name,
+        attendee_phone=row.attendee_phone,
+        attendee_email=row.attendee_email,
+        notes=row.notes,
+        provider=PROVIDER,
+        raw={"id": row.id, "status": row.status},
+    )
+
+
+class LocalCalendar:
+    """A calendar kept in the tool server's database, one per agent.
+
+    Bookings for one agent are serialized by a row lock on the agent (PostgreSQL) or the
+    database write lock (SQLite), so two callers can never take the same slot.
+    """
+
+    name = PROVIDER
+
+    def __init__(self, db: Database, agent_id: str, rules: BookingRules, clock: Clock) -> None:
+        self._db = db
+        self._agent_id = agent_id
+        self.rules = rules
+        self._clock = clock
+
+    @property
+    def default_duration(self) -> timedelta:
+        return timedelta(minutes=self.rules.slot_minutes)
+
+    async def free_slots(self, start: datetime, end: datetime, duration: timedelta) -> list[TimeSlot]:
+        async with self._db.sessions() as session:
+            busy = await self._busy(session, start, end + duration)
+        return candidate_slots(self.rules, start, end, duration, busy, self._clock())
+
+    async def book(self, request: BookingRequest) -> Appointment:
+        duration = request.end - request.start
+        violation = rule_violation(self.rules, request.start, duration, self._clock())
+        if violation:
+            raise SlotUnavailableError(violation)
+        async with self._db.sessions() as session, session.begin():
+            await self._lock(session)
+            same_caller = await self._same_caller_booking(session, request)
+            if same_caller is not None:
+                return _to_appointment(same_caller)
+            if await self._busy(session, request.start, request.end):
+                raise SlotUnavailableError("that time is already booked")
+            now = self._clock()
+            row = AppointmentRow(
+                id=new_id("apt"),
+                agent_id=self._agent_id,
+                start_at=request.start,
+                end_at=request.end,
+                status="booked",
+                attendee_name=request.attendee_name,
+                attendee_phone=request.attendee_phone,
+                attendee_email=request.attendee_email,
+                notes=request.notes,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+        return _to_appointment(row)
+
+    async def reschedule(self, appointment_id: str, start: datetime, end: datetime) -> Appointment:
+        async with self._db.sessions() as session, session.begin():
+            await self._lock(session)
+            row = await self._row(session, appointment_id)
+            if row.status != "booked":
+                raise NotFoundError("booked appointment", appointment_id)
+            if row.start_at == start and row.end_at == end:
+                return _to_appointment(row)
+            violation = rule_violation(self.rules, start, end - start, self._clock())
+            if violation:
+                raise SlotUnavailableError(violation)
+            if await self._busy(session, start, end, excluding=row.id):
+                raise SlotUnavailableError("that time is already booked")
+            row.start_at, row.end_at, row.updated_at = start, end, self._clock()
+        return _to_appointment(row)
+
+    async def cancel(self, appointment_id: str) -> Appointment:
+        async with self._db.sessions() as session, session.begin():
+            row = await self._row(session, appointment_id)
+            if row.status != "cancelled":
+                row.status, row.updated_at = "cancelled", self._clock()
+        return _to_appointment(row)
+
+    async def get(self, appointment_id: str) -> Appointment:
+        async with self._db.sessions() as session:
+            return _to_appointment(await self._row(session, appointment_id))
+
+    async def find(self, *, phone: str | None, email: str | None, since: datetime) -> list[Appointment]:
+        matches = []
+        if phone:
+            matches.append(AppointmentRow.attendee_phone == phone)
+        if email:
+            matches.append(AppointmentRow.attendee_email == email)
+        if not matches:
+            return []
+        query = (
+            select(AppointmentRow)
+            .where(
+                AppointmentRow.agent_id == self._agent_id,
+                AppointmentRow.status == "booked",
+                AppointmentRow.end_at > since,
+                or_(*matches),
+            )
+            .order_by(AppointmentRow.start_at)
+        )
+        async with self._db.sessions() as session:
+            return [_to_appointment(row) for row in (await session.execute(query)).scalars()]
+
+    async def _lock(self, session: AsyncSession) -> None:
+        # The first statement of the transaction is a write, so SQLite takes its write lock
+        # before any read (no deadlocked upgrade) and PostgreSQL holds the agent row lock.
+        await session.execute(
+            update(AgentRow).where(AgentRow.id == self._agent_id).values(booking_seq=AgentRow.booking_seq + 1)
+        )
+
+    async def _row(self, session: AsyncSession, appointment_id: str) -> AppointmentRow:
+        row = (
+            await session.execute(
+                select(AppointmentRow).where(
+                    AppointmentRow.id == appointment_id, AppointmentRow.agent_id == self._agent_id
+                )
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFoundError("appointment", appointment_id)
+        return row
+
+    async def _same_caller_booking(self, session: AsyncSession, request: BookingRequest) -> AppointmentRow | None:
+        same_person = []
+        if request.attendee_phone:
+            same_person.append(AppointmentRow.attendee_phone == request.attendee_phone)
+        if request.attendee_email:
+            same_person.append(AppointmentRow.attendee_email == request.attendee_email)
+        if not same_person:
+            return None
+        query = select(AppointmentRow).where(
+            AppointmentRow.agent_id == self._agent_id,
+            AppointmentRow.status == "booked",
+            AppointmentRow.start_at == request.start,
+            AppointmentRow.end_at == request.end,
+            or_(*same_person),
+        )
+        return (await session.execute(query)).scalars().first()
+
+    async def _busy(
+        self, session: AsyncSession, start: datetime, end: datetime, *, excluding: str | None = None
+    ) -> list[Interval]:
+        """Booked intervals that could collide with [start, end) once buffers are applied."""
+        buffer = timedelta(minutes=self.rules.buffer_minutes)
+        query = select(AppointmentRow.start_at, AppointmentRow.end_at).where(
+            and_(
+                AppointmentRow.agent_id == self._agent_id,
+                AppointmentRow.status == "booked",
+                AppointmentRow.start_at < end + buffer,
+                AppointmentRow.end_at > start - buffer,
+            )
+        )
+        if excluding is not None:
+            query = query.where(AppointmentRow.id != excluding)
+        return [(row[0], row[1]) for row in (await session.execute(query)).all()]

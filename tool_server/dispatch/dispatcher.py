@@ -1,0 +1,216 @@
+"""Dispatch: the one path every tool call takes, whatever the transport.
+
+It validates and normalizes the arguments, applies the deadline, makes writes idempotent,
+writes the audit record and turns every failure into a stable code with a speakable message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from tool_server.agents.models import Agent
+from tool_server.clock import Clock
+from tool_server.dispatch.audit import AuditEntry, AuditLog
+from tool_server.dispatch.idempotency import Claim, IdempotencyStore, Replay, derive_key
+from tool_server.dispatch.redaction import redact
+from tool_server.dispatch.translate import from_exception, from_validation_error
+from tool_server.errors import ErrorCode, ErrorInfo, ToolError
+from tool_server.providers import ProviderRegistry
+from tool_server.tools.base import ToolContext, ToolSpec
+from tool_server.tools.catalogue import Catalogue
+
+__all__ = ["CallInfo", "Deadlines", "Dispatcher", "ToolOutcome"]
+
+# Outcomes a retry could change are not remembered: the next attempt runs afresh.
+_NOT_REMEMBERED = {
+    ErrorCode.TIMEOUT,
+    ErrorCode.PROVIDER_ERROR,
+    ErrorCode.RATE_LIMITED,
+    ErrorCode.NOT_CONNECTED,
+    ErrorCode.INTERNAL_ERROR,
+}
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """Where a tool call came from. `call_id` is the voice platform's call, when there is one."""
+
+    transport: str
+    call_id: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    read_seconds: float = 5.0
+    write_seconds: float = 10.0
+    per_tool: dict[str, float] | None = None
+
+    def for_tool(self, spec: ToolSpec[Any, Any]) -> float:
+        if self.per_tool and spec.name in self.per_tool:
+            return self.per_tool[spec.name]
+        return self.read_seconds if spec.read_only else self.write_seconds
+
+
+class ToolOutcome(BaseModel):
+    """A tool call's answer: `result` (the tool's output) or `error`, never both."""
+
+    tool: str
+    result: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+    replayed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def speech(self) -> str:
+        if self.error is not None:
+            return self.error.speech
+        assert self.result is not None
+        return str(self.result.get("speech", ""))
+
+    def stored(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"replayed"})
+
+
+class Dispatcher:
+    """Runs catalogue tools for an agent."""
+
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        providers: ProviderRegistry,
+        idempotency: IdempotencyStore,
+        audit: AuditLog,
+        clock: Clock,
+        deadlines: Deadlines,
+    ) -> None:
+        self.catalogue = catalogue
+        self._providers = providers
+        self._idempotency = idempotency
+        self._audit = audit
+        self._clock = clock
+        self._deadlines = deadlines
+
+    async def execute(self, agent: Agent, tool_name: str, arguments: Any, call: CallInfo) -> ToolOutcome:
+        """Run one tool call to an outcome. Never raises for anything the caller did or a provider did."""
+        started = time.perf_counter()
+        spec = self.catalogue.get(tool_name)
+        if spec is None:
+            outcome = self._failure(
+                tool_name,
+                ToolError(
+                    ErrorCode.UNKNOWN_TOOL,
+                    f"there is no tool named {tool_name!r}; available: {', '.join(self.catalogue.names())}",
+                ),
+            )
+        else:
+            outcome = await self._execute(spec, agent, arguments, call)
+        self._audit.record(
+            AuditEntry(
+                agent_id=agent.id,
+                call_id=call.call_id,
+                tool=tool_name[:64],
+                transport=call.transport,
+                arguments=redact(arguments) if isinstance(arguments, dict) else {"_raw": type(arguments).__name__},
+                outcome="OK" if outcome.error is None else outcome.error.code.value,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                replayed=outcome.replayed,
+                created_at=self._clock(),
+            )
+        )
+        return outcome
+
+    async def _execute(self, spec: ToolSpec[Any, Any], agent: Agent, arguments: Any, call: CallInfo) -> ToolOutcome:
+        if not isinstance(arguments, dict):
+            return self._failure(spec.name, ToolError.invalid("arguments", "arguments must be a JSON object"))
+        try:
+            parsed = spec.input_model.model_validate(arguments, context={"phone_region": agent.phone_region})
+        except ValidationError as error:
+            return self._failure(spec.name, from_validation_error(error))
+        except ToolError as error:
+            return self._failure(spec.name, error)
+
+        deadline = self._deadlines.for_tool(spec)
+        # One absolute deadline covers waiting for a duplicate and running the tool.
+        expires = asyncio.get_running_loop().time() + deadline
+        if spec.read_only:
+            context = self._context(agent, call, None)
+            return await self._run_with_deadline(spec, context, parsed, deadline, expires)
+
+        normalized = parsed.model_dump(mode="json", exclude_none=True)
+        key, request_hash, scoped = derive_key(
+            spec.name, normalized, idempotency_key=call.idempotency_key, call_id=call.call_id
+        )
+        try:
+            async with asyncio.timeout_at(expires):
+                claim = await self._idempotency.begin(
+                    agent.id, key, spec.name, request_hash, scoped=scoped, hold=timedelta(seconds=deadline + 5)
+                )
+        except TimeoutError:
+            return self._failure(spec.name, self._timeout(spec, deadline))
+        except ToolError as error:
+            return self._failure(spec.name, error)
+        if isinstance(claim, Replay):
+            return ToolOutcome.model_validate({**claim.outcome, "replayed": True})
+        return await self._run_claimed(spec, self._context(agent, call, key), parsed, deadline, expires, claim)
+
+    async def _run_claimed(
+        self,
+        spec: ToolSpec[Any, Any],
+        context: ToolContext,
+        parsed: BaseModel,
+        deadline: float,
+        expires: float,
+        claim: Claim,
+    ) -> ToolOutcome:
+        try:
+            outcome = await self._run_with_deadline(spec, context, parsed, deadline, expires)
+        except BaseException:
+            # Cancelled (the client went away): free the key so a retry is not blocked.
+            await asyncio.shield(self._idempotency.release(claim))
+            raise
+        if outcome.error is not None and outcome.error.code in _NOT_REMEMBERED:
+            await self._idempotency.release(claim)
+        else:
+            await self._idempotency.complete(claim, outcome.stored())
+        return outcome
+
+    async def _run_with_deadline(
+        self, spec: ToolSpec[Any, Any], context: ToolContext, parsed: BaseModel, deadline: float, expires: float
+    ) -> ToolOutcome:
+        try:
+            async with asyncio.timeout_at(expires) as scope:
+                result = await spec.run(context, parsed)
+        except TimeoutError as error:
+            if scope.expired():
+                return self._failure(spec.name, self._timeout(spec, deadline))
+            return self._failure(spec.name, from_exception(error, spec.name))
+        except Exception as error:
+            return self._failure(spec.name, from_exception(error, spec.name))
+        return ToolOutcome(tool=spec.name, result=result.model_dump(mode="json"))
+
+    def _context(self, agent: Agent, call: CallInfo, key: str | None) -> ToolContext:
+        return ToolContext(
+            agent=agent,
+            now=self._clock(),
+            providers=self._providers.for_agent(agent),
+            call_id=call.call_id,
+            idempotency_key=key,
+        )
+
+    @staticmethod
+    def _timeout(spec: ToolSpec[Any, Any], deadline: float) -> ToolError:
+        return ToolError(ErrorCode.TIMEOUT, f"{spec.name} did not finish within its {deadline:g} s deadline")
+
+    @staticmethod
+    def _failure(tool: str, error: ToolError) -> ToolOutcome:
+        return ToolOutcome(tool=tool, error=error.info())

@@ -1,0 +1,171 @@
+"""Idempotency records: the same write, asked again, gets the first answer and does nothing new.
+
+A write claims its key by inserting a row; the unique index on (agent, key) makes the claim
+atomic across every process sharing the database. A concurrent duplicate finds the running
+claim and waits for its outcome. A claim whose process died is taken over after `stale_after`.
+Waiters in the same process are woken at once; waiters in other processes poll the row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tool_server.clock import Clock
+from tool_server.errors import ErrorCode, ToolError
+from tool_server.store.database import Database
+from tool_server.store.tables import IdempotencyRow
+
+__all__ = ["Claim", "IdempotencyStore", "Replay", "derive_key"]
+
+_POLL_SECONDS = 0.05
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
+
+
+def derive_key(
+    tool: str, normalized_arguments: dict[str, Any], *, idempotency_key: str | None, call_id: str | None
+) -> tuple[str, str, bool]:
+    """(key, request_hash, scoped): scoped is False when neither a key nor a call id was given.
+
+    The request hash covers the tool and its normalized arguments, so reusing an
+    Idempotency-Key for a different request is detected rather than silently replayed.
+    """
+    canonical = json.dumps(normalized_arguments, sort_keys=True, separators=(",", ":"), default=str)
+    request_hash = _digest(tool, canonical)
+    if idempotency_key:
+        return _digest("key", idempotency_key), request_hash, True
+    if call_id:
+        return _digest("call", call_id, tool, canonical), request_hash, True
+    return _digest("args", tool, canonical), request_hash, False
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This caller owns the key and must `complete` or `release` it."""
+
+    agent_id: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The key was already answered; here is that answer."""
+
+    outcome: dict[str, Any]
+
+
+class IdempotencyStore:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        ttl: timedelta,
+        ttl_without_call: timedelta,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._ttl = ttl
+        self._ttl_without_call = ttl_without_call
+        self._settled: dict[tuple[str, str], asyncio.Event] = {}
+
+    async def begin(
+        self, agent_id: str, key: str, tool: str, request_hash: str, *, scoped: bool, hold: timedelta
+    ) -> Claim | Replay:
+        """Claim `key`, or wait for whoever holds it and return their outcome.
+
+        `hold` is how long a claim may run before another process may presume it dead. The
+        caller's deadline bounds the wait (this coroutine is cancelled when it passes).
+        """
+        while True:
+            now = self._clock()
+            ttl = self._ttl if scoped else self._ttl_without_call
+            try:
+                async with self._db.engine.begin() as connection:
+                    await connection.execute(
+                        insert(IdempotencyRow).values(
+                            agent_id=agent_id,
+                            key=key,
+                            tool=tool,
+                            request_hash=request_hash,
+                            state="running",
+                            outcome=None,
+                            created_at=now,
+                            expires_at=now + ttl,
+                            stale_after=now + hold,
+                        )
+                    )
+                self._settled.setdefault((agent_id, key), asyncio.Event())
+                return Claim(agent_id, key)
+            except IntegrityError:
+                pass
+            async with self._db.engine.connect() as connection:
+                row = (
+                    await connection.execute(
+                        select(
+                            IdempotencyRow.id,
+                            IdempotencyRow.request_hash,
+                            IdempotencyRow.state,
+                            IdempotencyRow.outcome,
+                            IdempotencyRow.expires_at,
+                            IdempotencyRow.stale_after,
+                        ).where(IdempotencyRow.agent_id == agent_id, IdempotencyRow.key == key)
+                    )
+                ).first()
+            if row is None:
+                continue
+            if row.expires_at <= now or (row.state == "running" and row.stale_after <= now):
+                async with self._db.engine.begin() as connection:
+                    await connection.execute(delete(IdempotencyRow).where(IdempotencyRow.id == row.id))
+                continue
+            if row.request_hash != request_hash:
+                raise ToolError(
+                    ErrorCode.IDEMPOTENCY_CONFLICT,
+                    "this Idempotency-Key was already used for a different tool or different arguments",
+                    field="Idempotency-Key",
+                )
+            if row.state == "done" and row.outcome is not None:
+                return Replay(row.outcome)
+            await self._wait(agent_id, key)
+
+    async def complete(self, claim: Claim, outcome: dict[str, Any]) -> None:
+        """Store the outcome every later duplicate will receive."""
+        async with self._db.engine.begin() as connection:
+            await connection.execute(
+                update(IdempotencyRow)
+                .where(IdempotencyRow.agent_id == claim.agent_id, IdempotencyRow.key == claim.key)
+                .values(state="done", outcome=outcome)
+            )
+        self._wake(claim)
+
+    async def release(self, claim: Claim) -> None:
+        """Give the key up (the call failed in a retryable way), so a retry runs afresh."""
+        async with self._db.engine.begin() as connection:
+            await connection.execute(
+                delete(IdempotencyRow).where(IdempotencyRow.agent_id == claim.agent_id, IdempotencyRow.key == claim.key)
+            )
+        self._wake(claim)
+
+    def _wake(self, claim: Claim) -> None:
+        event = self._settled.pop((claim.agent_id, claim.key), None)
+        if event is not None:
+            event.set()
+
+    async def _wait(self, agent_id: str, key: str) -> None:
+        event = self._settled.get((agent_id, key))
+        if event is None:
+            await asyncio.sleep(_POLL_SECONDS)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=_POLL_SECONDS * 4)

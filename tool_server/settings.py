@@ -1,0 +1,39 @@
+"""Server settings, read from `TOOL_SERVER_*` environment variables when the app is built."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServerSettings"]
+
+
+class ServerSettings(BaseSettings):
+    """Everything the server reads from its environment.
+
+    `database_url` takes any SQLAlchemy URL; plain `sqlite:///` and `postgresql://` URLs are
+    given their async drivers automatically.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TOOL_SERVER_", extra="ignore")
+
+    database_url: str = "sqlite:///./data/tool_server.db"
+    read_deadline_seconds: float = Field(default=5.0, gt=0)
+    write_deadline_seconds: float = Field(default=10.0, gt=0)
+    tool_deadlines: dict[str, float] = Field(
+        default_factory=dict,
+        description='Per-tool deadline overrides in seconds, e.g. {"book_appointment": 8}.',
+    )
+    max_body_bytes: int = Field(default=1_048_576, gt=0)
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0)
+    idempotency_ttl_without_call_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a write with neither Idempotency-Key nor call id is deduplicated.",
+    )
+    auth_cache_seconds: float = Field(default=5.0, ge=0)
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1:*", "localhost:*", "[::1]:*"])
+    allowed_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    )
+    log_level: str = "info"

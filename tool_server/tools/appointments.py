@@ -1,0 +1,261 @@
+"""book_appointment, reschedule_appointment, cancel_appointment and find_appointments."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+
+from integrations.capabilities import BookingRequest, CalendarProvider, SlotUnavailableError
+from tool_server.errors import ErrorCode, ToolError
+from tool_server.spoken import spoken_datetime, spoken_list, zone_label
+from tool_server.timeparse import parse_start
+from tool_server.tools.base import ToolContext, ToolInput, ToolResult, ToolSpec
+from tool_server.tools.fields import Email, Phone, TimeZoneName
+from tool_server.tools.views import AppointmentView, appointment_view, slot_view, speak_slots
+
+__all__ = ["BOOK_APPOINTMENT", "CANCEL_APPOINTMENT", "FIND_APPOINTMENTS", "RESCHEDULE_APPOINTMENT"]
+
+_START_DESCRIPTION = (
+    "Start as ISO 8601. Without an offset it is read as local time in `timezone` "
+    "(or the business's timezone). Use a start returned by check_availability."
+)
+
+
+class BookAppointmentInput(ToolInput):
+    start: str = Field(description=_START_DESCRIPTION, examples=["2026-03-09T10:00", "2026-03-09T10:00:00-04:00"])
+    duration_minutes: int | None = Field(
+        default=None, ge=5, le=480, description="Appointment length. Defaults to the business's slot length."
+    )
+    timezone: TimeZoneName | None = None
+    caller_name: str = Field(min_length=1, max_length=200, description="The caller's full name.")
+    caller_phone: Phone | None = None
+    caller_email: Email | None = None
+    notes: str | None = Field(default=None, max_length=2000, description="Reason for the visit, in a few words.")
+
+
+class AppointmentResult(ToolResult):
+    appointment: AppointmentView
+
+
+class RescheduleAppointmentInput(ToolInput):
+    appointment_id: str = Field(
+        min_length=1, max_length=64, description="Id from book_appointment or find_appointments."
+    )
+    new_start: str = Field(description=_START_DESCRIPTION, examples=["2026-03-10T14:30"])
+    duration_minutes: int | None = Field(
+        default=None, ge=5, le=480, description="New length. Defaults to the current length."
+    )
+    timezone: TimeZoneName | None = None
+
+
+class CancelAppointmentInput(ToolInput):
+    appointment_id: str = Field(
+        min_length=1, max_length=64, description="Id from book_appointment or find_appointments."
+    )
+    timezone: TimeZoneName | None = None
+
+
+class FindAppointmentsInput(ToolInput):
+    caller_phone: Phone | None = None
+    caller_email: Email | None = None
+    timezone: TimeZoneName | None = None
+
+
+class FindAppointmentsResult(ToolResult):
+    appointments: list[AppointmentView] = Field(description="Upcoming booked appointments, soonest first.")
+
+
+def _zone(ctx: ToolContext, name: str | None) -> ZoneInfo:
+    return ZoneInfo(name) if name else ctx.zone
+
+
+def _future_start(ctx: ToolContext, text: str, zone: ZoneInfo, field: str) -> datetime:
+    start = parse_start(text, zone, field)
+    if start <= ctx.now:
+        raise ToolError.invalid(
+            field,
+            f"{start.isoformat()} is in the past (now is {ctx.now.astimezone(zone).isoformat(timespec='minutes')})",
+            speech="That time has already passed. When would you like to come in?",
+        )
+    return start
+
+
+async def _unavailable(
+    ctx: ToolContext,
+    calendar: CalendarProvider,
+    start: datetime,
+    duration: timedelta,
+    zone: ZoneInfo,
+    reason: str,
+) -> ToolError:
+    """SLOT_UNAVAILABLE carrying the free slots nearest to the requested start."""
+    alternatives = []
+    for days_after in (3, 14):
+        window_start = max(start - timedelta(days=1), ctx.now)
+        candidates = await calendar.free_slots(window_start, start + timedelta(days=days_after), duration)
+        if candidates:
+            nearest = sorted(candidates, key=lambda slot: abs(slot.start - start))[:3]
+            alternatives = sorted(nearest, key=lambda slot: slot.start)
+            break
+    today = ctx.now.astimezone(zone).date()
+    local = start.astimezone(zone)
+    asked = spoken_datetime(local, today)
+    if alternatives:
+        same_day = alternatives[0].start.astimezone(zone).date() == local.date()
+        offer = speak_slots([slot.start for slot in alternatives], zone, today, first_day_known=same_day)
+        speech = f"Sorry, {asked} isn't available. I could do {offer} instead."
+    else:
+        speech = f"Sorry, {asked} isn't available, and I don't see other openings soon."
+    return ToolError(
+        ErrorCode.SLOT_UNAVAILABLE,
+        f"{local.isoformat()} cannot be booked: {reason}. Offer one of details.alternatives instead.",
+        speech=speech,
+        details={"reason": reason, "alternatives": [slot_view(s, zone, today).model_dump() for s in alternatives]},
+    )
+
+
+async def book_appointment(ctx: ToolContext, args: BookAppointmentInput) -> AppointmentResult:
+    zone = _zone(ctx, args.timezone)
+    start = _future_start(ctx, args.start, zone, "start")
+    if not args.caller_phone and not args.caller_email:
+        raise ToolError.invalid(
+            "caller_phone",
+            "give caller_phone or caller_email so the booking can be found again",
+            speech="What's the best phone number to reach you?",
+        )
+    calendar = ctx.providers.calendar()
+    duration = timedelta(minutes=args.duration_minutes) if args.duration_minutes else calendar.default_duration
+    request = BookingRequest(
+        start=start,
+        end=start + duration,
+        attendee_name=args.caller_name,
+        attendee_phone=args.caller_phone,
+        attendee_email=args.caller_email,
+        notes=args.notes,
+        idempotency_key=ctx.idempotency_key,
+    )
+    try:
+        appointment = await calendar.book(request)
+    except SlotUnavailableError as error:
+        raise await _unavailable(ctx, calendar, start, duration, zone, error.reason) from None
+    today = ctx.now.astimezone(zone).date()
+    view = appointment_view(appointment, zone, today)
+    return AppointmentResult(appointment=view, speech=f"You're booked for {view.spoken} {zone_label(zone)}.")
+
+
+async def reschedule_appointment(ctx: ToolContext, args: RescheduleAppointmentInput) -> AppointmentResult:
+    zone = _zone(ctx, args.timezone)
+    start = _future_start(ctx, args.new_start, zone, "new_start")
+    calendar = ctx.providers.calendar()
+    current = await calendar.get(args.appointment_id)
+    duration = timedelta(minutes=args.duration_minutes) if args.duration_minutes else current.end - current.start
+    try:
+        moved = await calendar.reschedule(args.appointment_id, start, start + duration)
+    except SlotUnavailableError as error:
+        raise await _unavailable(ctx, calendar, start, duration, zone, error.reason) from None
+    view = appointment_view(moved, zone, ctx.now.astimezone(zone).date())
+    return AppointmentResult(appointment=view, speech=f"Done. You're now booked for {view.spoken} {zone_label(zone)}.")
+
+
+async def cancel_appointment(ctx: ToolContext, args: CancelAppointmentInput) -> AppointmentResult:
+    zone = _zone(ctx, args.timezone)
+    cancelled = await ctx.providers.calendar().cancel(args.appointment_id)
+    view = appointment_view(cancelled, zone, ctx.now.astimezone(zone).date())
+    return AppointmentResult(appointment=view, speech=f"Your appointment on {view.spoken} is cancelled.")
+
+
+async def find_appointments(ctx: ToolContext, args: FindAppointmentsInput) -> FindAppointmentsResult:
+    if not args.caller_phone and not args.caller_email:
+        raise ToolError.invalid("caller_phone", "give caller_phone or caller_email")
+    zone = _zone(ctx, args.timezone)
+    today = ctx.now.astimezone(zone).date()
+    found = await ctx.providers.calendar().find(phone=args.caller_phone, email=args.caller_email, since=ctx.now)
+    views = [appointment_view(appointment, zone, today) for appointment in found]
+    if not views:
+        speech = "I don't see any upcoming appointments for you."
+    elif len(views) == 1:
+        speech = f"You have one appointment, on {views[0].spoken} {zone_label(zone)}."
+    else:
+        speech = (
+            f"You have {len(views)} appointments: {spoken_list([v.spoken for v in views[:3]], 'and')}"
+            f"{' and more' if len(views) > 3 else ''}, {zone_label(zone)}."
+        )
+    return FindAppointmentsResult(appointments=views, speech=speech)
+
+
+BOOK_APPOINTMENT = ToolSpec(
+    name="book_appointment",
+    title="Book an appointment",
+    description=(
+        "Book an appointment for the caller. Call check_availability first and use one of its slot "
+        "starts. The slot is re-checked; if it was taken meanwhile the error is SLOT_UNAVAILABLE and "
+        "details.alternatives holds the nearest free slots to offer instead. Needs the caller's name and "
+        "a phone or an email. Retrying the same booking never books twice."
+    ),
+    input_model=BookAppointmentInput,
+    output_model=AppointmentResult,
+    run=book_appointment,
+    capability="calendar",
+    read_only=False,
+    destructive=False,
+    idempotent=True,
+    caller_phone_field="caller_phone",
+    examples=[
+        {
+            "start": "2026-03-09T10:00",
+            "caller_name": "Jane Doe",
+            "caller_phone": "+12125550142",
+            "notes": "Cleaning",
+        }
+    ],
+)
+
+RESCHEDULE_APPOINTMENT = ToolSpec(
+    name="reschedule_appointment",
+    title="Reschedule an appointment",
+    description=(
+        "Move an existing appointment to a new start. Find the appointment_id with find_appointments. "
+        "If the new time is taken the error is SLOT_UNAVAILABLE with details.alternatives."
+    ),
+    input_model=RescheduleAppointmentInput,
+    output_model=AppointmentResult,
+    run=reschedule_appointment,
+    capability="calendar",
+    read_only=False,
+    destructive=False,
+    idempotent=True,
+    examples=[{"appointment_id": "apt_3f9c2a7d1e0b4c5a6d7e", "new_start": "2026-03-10T14:30"}],
+)
+
+CANCEL_APPOINTMENT = ToolSpec(
+    name="cancel_appointment",
+    title="Cancel an appointment",
+    description=(
+        "Cancel an appointment by id (from find_appointments). Confirm with the caller first. "
+        "Cancelling an already cancelled appointment succeeds and changes nothing."
+    ),
+    input_model=CancelAppointmentInput,
+    output_model=AppointmentResult,
+    run=cancel_appointment,
+    capability="calendar",
+    read_only=False,
+    destructive=True,
+    idempotent=True,
+    examples=[{"appointment_id": "apt_3f9c2a7d1e0b4c5a6d7e"}],
+)
+
+FIND_APPOINTMENTS = ToolSpec(
+    name="find_appointments",
+    title="Find a caller's appointments",
+    description="List the caller's upcoming appointments by phone or email, soonest first.",
+    input_model=FindAppointmentsInput,
+    output_model=FindAppointmentsResult,
+    run=find_appointments,
+    capability="calendar",
+    read_only=True,
+    idempotent=True,
+    caller_phone_field="caller_phone",
+    examples=[{"caller_phone": "+12125550142"}],
+)

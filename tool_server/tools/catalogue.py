@@ -1,0 +1,59 @@
+"""The catalogue: every tool, declared once. Transports list and run tools only through it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from tool_server.tools.appointments import (
+    BOOK_APPOINTMENT,
+    CANCEL_APPOINTMENT,
+    FIND_APPOINTMENTS,
+    RESCHEDULE_APPOINTMENT,
+)
+from tool_server.tools.availability import CHECK_AVAILABILITY
+from tool_server.tools.base import ToolSpec
+from tool_server.tools.contacts import ADD_NOTE, CREATE_CONTACT, FIND_CONTACT
+from tool_server.tools.messaging import SEND_SMS
+from tool_server.tools.payments import CREATE_PAYMENT_LINK
+
+__all__ = ["CATALOGUE", "Catalogue"]
+
+
+class Catalogue:
+    """An ordered, name-unique set of tools."""
+
+    def __init__(self, specs: list[ToolSpec[Any, Any]]) -> None:
+        self._specs: dict[str, ToolSpec[Any, Any]] = {}
+        for spec in specs:
+            if spec.name in self._specs:
+                raise ValueError(f"tool {spec.name} is declared twice")
+            self._specs[spec.name] = spec
+
+    def get(self, name: str) -> ToolSpec[Any, Any] | None:
+        return self._specs.get(name)
+
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+    def __iter__(self) -> Iterator[ToolSpec[Any, Any]]:
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+
+CATALOGUE = Catalogue(
+    [
+        CHECK_AVAILABILITY,
+        BOOK_APPOINTMENT,
+        RESCHEDULE_APPOINTMENT,
+        CANCEL_APPOINTMENT,
+        FIND_APPOINTMENTS,
+        FIND_CONTACT,
+        CREATE_CONTACT,
+        ADD_NOTE,
+        CREATE_PAYMENT_LINK,
+        SEND_SMS,
+    ]
+)
