@@ -1,0 +1,97 @@
+"""The ASGI app: HTTP function calling under /v1, MCP at /mcp, docs at /docs, health at /healthz."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
+
+from tool_server import __version__
+from tool_server.clock import Clock, system_clock
+from tool_server.errors import ErrorCode, ToolError
+from tool_server.services import Services
+from tool_server.settings import ServerSettings
+from tool_server.transports.body_limit import BodySizeLimit
+from tool_server.transports.http_api import build_tools_router
+from tool_server.transports.http_errors import error_response
+from tool_server.transports.mcp_http import McpHttpEndpoint
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Tools for voice and chat agents to act in a business's own systems during a live call.
+
+Authenticate with `Authorization: Bearer <api key>`. Every tool result carries `speech`, one
+short sentence an agent can say; every error is `{"error": {"code", "message", "speech", ...}}`.
+Writes are idempotent: send `Idempotency-Key`, or `X-Call-Id` to deduplicate within a call.
+MCP (streamable HTTP) is served at `/mcp` with the same bearer key.
+"""
+
+
+def create_app(
+    settings: ServerSettings | None = None, *, clock: Clock = system_clock, services: Services | None = None
+) -> FastAPI:
+    """Build the app. Settings are read here, never at import time."""
+    services = services or Services.build(settings or ServerSettings(), clock=clock)
+    mcp_endpoint = McpHttpEndpoint(services)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # A mounted MCP app's own lifespan never runs; the host runs the session manager.
+        async with mcp_endpoint.session_manager.run():
+            yield
+        await services.aclose()
+
+    app = FastAPI(title="Voice tool server", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.services = services
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
+    async def healthz() -> Response:
+        try:
+            async with services.db.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:
+            logger.exception("health check: database unreachable")
+            return JSONResponse({"status": "unhealthy", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "version": __version__, "tools": len(services.catalogue)})
+
+    app.include_router(build_tools_router(services))
+    app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint, methods=["GET", "POST", "DELETE"]))
+
+    @app.exception_handler(ToolError)
+    async def tool_error(_request: Request, error: Exception) -> Response:
+        assert isinstance(error, ToolError)
+        return error_response(error.info())
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        problems = error.errors()
+        field = ".".join(str(part) for part in problems[0]["loc"][1:]) if problems else "request"
+        message = problems[0].get("msg", "invalid request") if problems else "invalid request"
+        return error_response(ToolError.invalid(field or "request", str(message)).info())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        code = ErrorCode.NOT_FOUND if error.status_code == 404 else ErrorCode.VALIDATION_ERROR
+        info = ToolError(code, str(error.detail)).info()
+        body = {"error": info.model_dump(mode="json")}
+        return JSONResponse(body, status_code=error.status_code, headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, error: Exception) -> Response:
+        logger.error("unhandled error", exc_info=error)
+        return error_response(ToolError(ErrorCode.INTERNAL_ERROR, "unexpected server error; it was logged").info())
+
+    app.add_middleware(BodySizeLimit, max_bytes=services.settings.max_body_bytes)
+    return app

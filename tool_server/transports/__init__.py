@@ -1,0 +1,1 @@
+"""Transports: thin adapters that walk the one catalogue and call dispatch."""
