@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ from tool_server.clock import Clock, system_clock
 from tool_server.dispatch import Deadlines, Dispatcher
 from tool_server.dispatch.audit import AuditLog
 from tool_server.dispatch.idempotency import IdempotencyStore
-from tool_server.providers import ProviderEnv, ProviderRegistry
+from tool_server.providers import PROVIDERS, ProviderEnv, ProviderRegistry, ProviderSpec
 from tool_server.settings import ServerSettings
 from tool_server.store.database import Database
 from tool_server.tools.catalogue import CATALOGUE, Catalogue
@@ -35,10 +36,17 @@ class Services:
         return self.dispatcher.catalogue
 
     @classmethod
-    def build(cls, settings: ServerSettings | None = None, *, clock: Clock = system_clock) -> Services:
+    def build(
+        cls,
+        settings: ServerSettings | None = None,
+        *,
+        clock: Clock = system_clock,
+        provider_specs: Mapping[str, ProviderSpec] = PROVIDERS,
+    ) -> Services:
+        """Wire the server. `provider_specs` lets embedders (and tests) add their own providers."""
         settings = settings or ServerSettings()
         db = Database(settings.database_url)
-        providers = ProviderRegistry(ProviderEnv(db=db, clock=clock))
+        providers = ProviderRegistry(ProviderEnv(db=db, clock=clock), provider_specs)
         audit = AuditLog(db)
         dispatcher = Dispatcher(
             CATALOGUE,
