@@ -249,3 +249,33 @@ async def test_a_buffer_keeps_time_clear_around_bookings(make_agent: Any, make_c
     assert (await caller.call("book_appointment", someone("10:30", 102))).code == "SLOT_UNAVAILABLE"
     assert (await caller.call("book_appointment", someone("09:00", 103))).ok
     assert (await caller.call("book_appointment", someone("11:00", 104))).ok
+
+
+async def test_an_appointment_across_the_spring_forward_lasts_its_real_duration(
+    make_agent: Any, make_caller: CallerFactory
+) -> None:
+    from tool_server.agents import Connection
+
+    night_owl = await make_agent(
+        connections=[
+            Connection(
+                capability="calendar",
+                provider="local_calendar",
+                settings={"weekly_hours": {"sun": ["00:00-24:00"]}, "slot_minutes": 30},
+            )
+        ]
+    )
+    caller = await make_caller("direct", night_owl)
+
+    booked = (await caller.call("book_appointment", booking("2026-03-08T01:30", duration_minutes=60))).unwrap()
+
+    # 01:30 EST plus one real hour is 03:30 EDT: the clocks skip 02:00-03:00.
+    assert booked["appointment"]["start"] == "2026-03-08T01:30:00-05:00"
+    assert booked["appointment"]["end"] == "2026-03-08T03:30:00-04:00"
+    moved = (
+        await caller.call(
+            "reschedule_appointment",
+            {"appointment_id": booked["appointment"]["appointment_id"], "new_start": "2026-03-08T01:00"},
+        )
+    ).unwrap()
+    assert moved["appointment"]["end"] == "2026-03-08T03:00:00-04:00"

@@ -6,7 +6,7 @@ vendor returned is lost on the way through the tool server.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -22,7 +22,17 @@ __all__ = [
     "PaymentLink",
     "PaymentLinkRequest",
     "TimeSlot",
+    "elapsed",
 ]
+
+
+def elapsed(start: datetime, end: datetime) -> timedelta:
+    """Real time between two aware instants.
+
+    Python subtracts datetimes that share one tzinfo on the wall clock, which is an hour off
+    across a DST change; going through UTC gives the real duration.
+    """
+    return end.astimezone(UTC) - start.astimezone(UTC)
 
 
 class _Shared(BaseModel):
@@ -37,7 +47,7 @@ class TimeSlot(_Shared):
 
     @property
     def duration(self) -> timedelta:
-        return self.end - self.start
+        return elapsed(self.start, self.end)
 
 
 AppointmentStatus = Literal["booked", "cancelled"]

@@ -144,11 +144,13 @@ def candidate_slots(
 ) -> list[TimeSlot]:
     """Every free slot of `duration` that starts in [start, end), in time order, in the rules' zone."""
     zone = rules.zone
-    earliest = max(start, now + timedelta(minutes=rules.min_notice_minutes))
+    # All arithmetic in UTC: adding a timedelta to a zoned datetime moves its wall clock.
+    now = now.astimezone(UTC)
+    earliest = max(start.astimezone(UTC), now + timedelta(minutes=rules.min_notice_minutes))
     horizon = now + timedelta(days=rules.horizon_days)
-    latest = min(end, horizon)
+    latest = min(end.astimezone(UTC), horizon)
     buffer = timedelta(minutes=rules.buffer_minutes)
-    busy_sorted = sorted(busy)
+    busy_sorted = sorted((b_start.astimezone(UTC), b_end.astimezone(UTC)) for b_start, b_end in busy)
     slots: list[TimeSlot] = []
     if earliest >= latest:
         return slots
@@ -165,6 +167,7 @@ def candidate_slots(
 
 def rule_violation(rules: BookingRules, start: datetime, duration: timedelta, now: datetime) -> str | None:
     """Why the rules forbid this start (ignoring other bookings), or None when they allow it."""
+    now = now.astimezone(UTC)
     if start < now + timedelta(minutes=rules.min_notice_minutes):
         return f"bookings need at least {rules.min_notice_minutes} minutes' notice"
     if start >= now + timedelta(days=rules.horizon_days):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,6 +19,7 @@ from integrations.capabilities import (
     candidate_slots,
     rule_violation,
 )
+from integrations.capabilities.models import elapsed
 from integrations.capabilities.scheduling import WEEKDAYS, Interval, Weekday
 from tool_server.clock import Clock
 from tool_server.store.database import Database
@@ -86,11 +87,11 @@ class LocalCalendar:
 
     async def free_slots(self, start: datetime, end: datetime, duration: timedelta) -> list[TimeSlot]:
         async with self._db.sessions() as session:
-            busy = await self._busy(session, start, end + duration)
+            busy = await self._busy(session, start, end.astimezone(UTC) + duration)
         return candidate_slots(self.rules, start, end, duration, busy, self._clock())
 
     async def book(self, request: BookingRequest) -> Appointment:
-        duration = request.end - request.start
+        duration = elapsed(request.start, request.end)
         violation = rule_violation(self.rules, request.start, duration, self._clock())
         if violation:
             raise SlotUnavailableError(violation)
@@ -126,7 +127,7 @@ class LocalCalendar:
                 raise NotFoundError("booked appointment", appointment_id)
             if row.start_at == start and row.end_at == end:
                 return _to_appointment(row)
-            violation = rule_violation(self.rules, start, end - start, self._clock())
+            violation = rule_violation(self.rules, start, elapsed(start, end), self._clock())
             if violation:
                 raise SlotUnavailableError(violation)
             if await self._busy(session, start, end, excluding=row.id):
@@ -207,6 +208,7 @@ class LocalCalendar:
     ) -> list[Interval]:
         """Booked intervals that could collide with [start, end) once buffers are applied."""
         buffer = timedelta(minutes=self.rules.buffer_minutes)
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
         query = select(AppointmentRow.start_at, AppointmentRow.end_at).where(
             and_(
                 AppointmentRow.agent_id == self._agent_id,

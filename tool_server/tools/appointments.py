@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
 from integrations.capabilities import BookingRequest, CalendarProvider, SlotUnavailableError
+from integrations.capabilities.models import elapsed
 from tool_server.errors import ErrorCode, ToolError
 from tool_server.spoken import spoken_datetime, spoken_list, zone_label
 from tool_server.timeparse import parse_start
@@ -96,7 +97,7 @@ async def _unavailable(
         window_start = max(start - timedelta(days=1), ctx.now)
         candidates = await calendar.free_slots(window_start, start + timedelta(days=days_after), duration)
         if candidates:
-            nearest = sorted(candidates, key=lambda slot: abs(slot.start - start))[:3]
+            nearest = sorted(candidates, key=lambda slot: abs(elapsed(start, slot.start)))[:3]
             alternatives = sorted(nearest, key=lambda slot: slot.start)
             break
     today = ctx.now.astimezone(zone).date()
@@ -129,7 +130,7 @@ async def book_appointment(ctx: ToolContext, args: BookAppointmentInput) -> Appo
     duration = timedelta(minutes=args.duration_minutes) if args.duration_minutes else calendar.default_duration
     request = BookingRequest(
         start=start,
-        end=start + duration,
+        end=start.astimezone(UTC) + duration,
         attendee_name=args.caller_name,
         attendee_phone=args.caller_phone,
         attendee_email=args.caller_email,
@@ -150,9 +151,11 @@ async def reschedule_appointment(ctx: ToolContext, args: RescheduleAppointmentIn
     start = _future_start(ctx, args.new_start, zone, "new_start")
     calendar = ctx.providers.calendar()
     current = await calendar.get(args.appointment_id)
-    duration = timedelta(minutes=args.duration_minutes) if args.duration_minutes else current.end - current.start
+    duration = (
+        timedelta(minutes=args.duration_minutes) if args.duration_minutes else elapsed(current.start, current.end)
+    )
     try:
-        moved = await calendar.reschedule(args.appointment_id, start, start + duration)
+        moved = await calendar.reschedule(args.appointment_id, start, start.astimezone(UTC) + duration)
     except SlotUnavailableError as error:
         raise await _unavailable(ctx, calendar, start, duration, zone, error.reason) from None
     view = appointment_view(moved, zone, ctx.now.astimezone(zone).date())

@@ -18,7 +18,7 @@ class CreatePaymentLinkInput(ToolInput):
     )
     currency: str = Field(default="USD", pattern="^[A-Za-z]{3}$", description="ISO 4217 code.")
     description: str = Field(min_length=1, max_length=250, description="What the payment is for.")
-    customer_name: str | None = Field(default=None, max_length=200)
+    customer_name: str | None = Field(default=None, max_length=200, description="Who is paying, as they said it.")
     customer_phone: Phone | None = None
     customer_email: Email | None = None
 
