@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +20,7 @@ from integrations.capabilities import (
     rule_violation,
 )
 from integrations.capabilities.models import elapsed
-from integrations.capabilities.scheduling import WEEKDAYS, Interval, Weekday
+from integrations.capabilities.scheduling import Interval
 from tool_server.clock import Clock
 from tool_server.store.database import Database
 from tool_server.store.tables import AgentRow, AppointmentRow, new_id
@@ -30,20 +30,12 @@ __all__ = ["LocalCalendar", "LocalCalendarSettings"]
 PROVIDER = "local_calendar"
 
 
-class LocalCalendarSettings(BaseModel):
-    """Settings of the built-in calendar. `timezone` defaults to the agent's business zone."""
+class LocalCalendarSettings(BookingRules):
+    """Settings of the built-in calendar: the booking rules, with `timezone` defaulting to the agent's zone."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: str | None = None
-    weekly_hours: dict[Weekday, list[str]] = Field(
-        default_factory=lambda: {day: ["09:00-17:00"] for day in WEEKDAYS[:5]}
-    )
-    slot_minutes: int = 30
-    buffer_minutes: int = 0
-    min_notice_minutes: int = 60
-    horizon_days: int = 60
-    closed_dates: list[str] = Field(default_factory=list)
+    timezone: str | None = None  # type: ignore[assignment]
 
     def rules(self, agent_timezone: str) -> BookingRules:
         data: dict[str, Any] = self.model_dump()
