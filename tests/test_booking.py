@@ -21,9 +21,8 @@ def booking(start: str = f"{MONDAY}T10:00", **extra: Any) -> dict[str, Any]:
 
 
 async def booked_count(services: Services, agent_id: str) -> int:
-    async with services.db.sessions() as session:
-        query = select(func.count()).where(AppointmentRow.agent_id == agent_id, AppointmentRow.status == "booked")
-        return int((await session.execute(query)).scalar_one())
+    query = select(func.count()).where(AppointmentRow.agent_id == agent_id, AppointmentRow.status == "booked")
+    return int(await services.db.run(lambda session: session.execute(query).scalar_one()))
 
 
 async def test_check_book_find_cancel_is_one_coherent_flow(caller: ToolCaller) -> None:

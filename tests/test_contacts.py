@@ -13,8 +13,8 @@ from tool_server.store.tables import ContactRow, NoteRow
 
 
 async def contact_count(services: Services, agent_id: str) -> int:
-    async with services.db.sessions() as session:
-        return int((await session.execute(select(func.count()).where(ContactRow.agent_id == agent_id))).scalar_one())
+    query = select(func.count()).where(ContactRow.agent_id == agent_id)
+    return int(await services.db.run(lambda session: session.execute(query).scalar_one()))
 
 
 async def test_create_contact_normalizes_the_phone_and_email(caller: ToolCaller) -> None:
@@ -99,8 +99,8 @@ async def test_add_note_attaches_the_note_to_the_contact_found_by_phone(caller: 
     ).unwrap()
 
     assert result["note"]["contact_id"] == contact["contact_id"]
-    async with services.db.sessions() as session:
-        bodies = (await session.execute(select(NoteRow.body).where(NoteRow.contact_id == contact["contact_id"]))).all()
+    query = select(NoteRow.body).where(NoteRow.contact_id == contact["contact_id"])
+    bodies = await services.db.run(lambda session: session.execute(query).all())
     assert [row[0] for row in bodies] == ["Asked about whitening prices."]
 
 

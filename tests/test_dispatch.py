@@ -161,8 +161,8 @@ async def test_a_claim_left_running_by_a_dead_process_is_taken_over(
         idempotency_key=None,
         call_id="call-dead",
     )
-    async with services.db.engine.begin() as connection:
-        await connection.execute(
+    await services.db.run(
+        lambda session: session.execute(
             insert(IdempotencyRow).values(
                 agent_id=created.agent.id,
                 key=key,
@@ -175,6 +175,7 @@ async def test_a_claim_left_running_by_a_dead_process_is_taken_over(
                 stale_after=NOW - timedelta(minutes=1),
             )
         )
+    )
 
     outcome = await direct.call("book_appointment", BOOKING, call_id="call-dead")
 
@@ -189,8 +190,8 @@ async def test_a_claim_still_running_elsewhere_makes_a_duplicate_wait_until_the_
     from tool_server.dispatch.idempotency import derive_key
 
     key, request_hash, _ = derive_key("book_appointment", BOOKING, idempotency_key=None, call_id="call-busy")
-    async with services.db.engine.begin() as connection:
-        await connection.execute(
+    await services.db.run(
+        lambda session: session.execute(
             insert(IdempotencyRow).values(
                 agent_id=created.agent.id,
                 key=key,
@@ -203,6 +204,7 @@ async def test_a_claim_still_running_elsewhere_makes_a_duplicate_wait_until_the_
                 stale_after=NOW + timedelta(minutes=1),
             )
         )
+    )
 
     outcome = await direct.call("book_appointment", BOOKING, call_id="call-busy")
 
@@ -267,16 +269,8 @@ async def test_every_call_is_audited_with_phone_and_email_redacted(
     await (await make_caller("http", created)).call("book_appointment", {"start": "yesterday"})
     await services.audit.flush()
 
-    async with services.db.sessions() as session:
-        rows = (
-            (
-                await session.execute(
-                    select(ToolCallRow).where(ToolCallRow.agent_id == created.agent.id).order_by(ToolCallRow.id)
-                )
-            )
-            .scalars()
-            .all()
-        )
+    query = select(ToolCallRow).where(ToolCallRow.agent_id == created.agent.id).order_by(ToolCallRow.id)
+    rows = await services.db.run(lambda session: list(session.execute(query).scalars()))
 
     assert [(row.transport, row.call_id, row.tool, row.outcome) for row in rows] == [
         ("direct", "call-direct", "create_contact", "OK"),
@@ -296,7 +290,7 @@ async def test_phone_numbers_and_emails_inside_free_text_are_redacted_in_the_aud
     await caller.call("add_note", {"contact_id": "con_x", "note": "Call 212-555-0199 or mail bob@corp.example"})
     await services.audit.flush()
 
-    async with services.db.sessions() as session:
-        note = (await session.execute(select(ToolCallRow.arguments).where(ToolCallRow.tool == "add_note"))).scalar_one()
+    query = select(ToolCallRow.arguments).where(ToolCallRow.tool == "add_note")
+    note = await services.db.run(lambda session: session.execute(query).scalar_one())
 
     assert note["note"] == "Call ***99 or mail ***@corp.example"

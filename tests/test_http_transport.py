@@ -83,8 +83,10 @@ async def test_a_missing_or_wrong_key_is_unauthorized_and_nothing_runs(
 
     from tool_server.store.tables import ToolCallRow
 
-    async with services.db.sessions() as session:
-        assert (await session.execute(select(func.count()).select_from(ToolCallRow))).scalar_one() == 0
+    count = await services.db.run(
+        lambda session: session.execute(select(func.count()).select_from(ToolCallRow)).scalar_one()
+    )
+    assert count == 0
 
 
 async def test_the_key_may_come_in_x_api_key(http: httpx.AsyncClient, agent: CreatedAgent) -> None:

@@ -57,8 +57,7 @@ def create_app(
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
     async def healthz() -> Response:
         try:
-            async with services.db.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+            await services.db.run(lambda session: session.execute(text("SELECT 1")))
         except Exception:
             logger.exception("health check: database unreachable")
             return JSONResponse({"status": "unhealthy", "database": "unreachable"}, status_code=503)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from tool_server.agents.keys import generate_key, hash_key
 from tool_server.agents.models import Agent, Capability, Connection
@@ -24,6 +24,20 @@ class CreatedAgent:
 
     agent: Agent
     api_key: str
+
+
+def _load(session: Session, row: AgentRow) -> Agent:
+    connections = session.execute(select(ConnectionRow).where(ConnectionRow.agent_id == row.id)).scalars().all()
+    return Agent(
+        id=row.id,
+        name=row.name,
+        timezone=row.timezone,
+        phone_region=row.phone_region,
+        connections={
+            c.capability: Connection(capability=c.capability, provider=c.provider, settings=c.settings)
+            for c in connections
+        },
+    )
 
 
 class AgentRepository:
@@ -50,57 +64,64 @@ class AgentRepository:
         now = self._clock()
         agent_id = new_id("agt")
         key = generate_key()
-        async with self._db.sessions() as session, session.begin():
-            session.add(
-                AgentRow(
-                    id=agent_id,
-                    name=name,
-                    timezone=timezone,
-                    phone_region=phone_region.upper(),
-                    created_at=now,
-                    booking_seq=0,
-                )
+
+        def work(session: Session) -> Agent:
+            row = AgentRow(
+                id=agent_id,
+                name=name,
+                timezone=timezone,
+                phone_region=phone_region.upper(),
+                created_at=now,
+                booking_seq=0,
             )
-            await session.flush()
+            session.add(row)
+            session.flush()
             session.add(self._key_row(agent_id, key))
             for connection in connections:
                 session.add(self._connection_row(agent_id, connection))
-        agent = await self.get(agent_id)
-        assert agent is not None
-        return CreatedAgent(agent=agent, api_key=key)
+            session.flush()
+            return _load(session, row)
+
+        return CreatedAgent(agent=await self._db.run(work), api_key=key)
 
     async def issue_key(self, agent_id: str, *, revoke_existing: bool = False) -> str:
         """A fresh key for the agent, optionally revoking every earlier one."""
         key = generate_key()
-        async with self._db.sessions() as session, session.begin():
+
+        def work(session: Session) -> None:
             if revoke_existing:
-                await session.execute(
+                session.execute(
                     update(ApiKeyRow)
                     .where(ApiKeyRow.agent_id == agent_id, ApiKeyRow.revoked_at.is_(None))
                     .values(revoked_at=self._clock())
                 )
             session.add(self._key_row(agent_id, key))
+
+        await self._db.run(work)
         self._cache.clear()
         return key
 
     async def get(self, agent_id: str) -> Agent | None:
-        async with self._db.sessions() as session:
-            row = await session.get(AgentRow, agent_id)
-            return None if row is None else await self._load(session, row)
+        def work(session: Session) -> Agent | None:
+            row = session.get(AgentRow, agent_id)
+            return None if row is None else _load(session, row)
+
+        return await self._db.run(work)
 
     async def find_by_name(self, name: str) -> Agent | None:
-        async with self._db.sessions() as session:
-            row = (
-                (await session.execute(select(AgentRow).where(AgentRow.name == name).order_by(AgentRow.created_at)))
-                .scalars()
-                .first()
-            )
-            return None if row is None else await self._load(session, row)
+        def work(session: Session) -> Agent | None:
+            query = select(AgentRow).where(AgentRow.name == name).order_by(AgentRow.created_at)
+            row = session.execute(query).scalars().first()
+            return None if row is None else _load(session, row)
+
+        return await self._db.run(work)
 
     async def list(self) -> list[Agent]:
-        async with self._db.sessions() as session:
-            rows = (await session.execute(select(AgentRow).order_by(AgentRow.created_at))).scalars().all()
-            return [await self._load(session, row) for row in rows]
+        def work(session: Session) -> list[Agent]:
+            rows = session.execute(select(AgentRow).order_by(AgentRow.created_at)).scalars().all()
+            return [_load(session, row) for row in rows]
+
+        return await self._db.run(work)
 
     async def authenticate(self, api_key: str) -> Agent | None:
         """The agent that owns this key, or None for an unknown or revoked key."""
@@ -108,27 +129,30 @@ class AgentRepository:
         cached = self._cache.get(digest)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        async with self._db.sessions() as session:
-            row = (
-                await session.execute(
-                    select(AgentRow)
-                    .join(ApiKeyRow, ApiKeyRow.agent_id == AgentRow.id)
-                    .where(ApiKeyRow.key_hash == digest, ApiKeyRow.revoked_at.is_(None))
-                )
+
+        def work(session: Session) -> Agent | None:
+            row = session.execute(
+                select(AgentRow)
+                .join(ApiKeyRow, ApiKeyRow.agent_id == AgentRow.id)
+                .where(ApiKeyRow.key_hash == digest, ApiKeyRow.revoked_at.is_(None))
             ).scalar_one_or_none()
-            agent = None if row is None else await self._load(session, row)
+            return None if row is None else _load(session, row)
+
+        agent = await self._db.run(work)
         if agent is not None and self._cache_ttl > 0:
             self._cache[digest] = (time.monotonic() + self._cache_ttl, agent)
         return agent
 
     async def set_connection(self, agent_id: str, connection: Connection) -> Agent:
         """Attach (or replace) the provider serving one capability."""
-        async with self._db.sessions() as session, session.begin():
-            existing = (
-                await session.execute(
-                    select(ConnectionRow).where(
-                        ConnectionRow.agent_id == agent_id, ConnectionRow.capability == connection.capability
-                    )
+
+        def work(session: Session) -> Agent:
+            agent = session.get(AgentRow, agent_id)
+            if agent is None:
+                raise LookupError(f"agent {agent_id} not found")
+            existing = session.execute(
+                select(ConnectionRow).where(
+                    ConnectionRow.agent_id == agent_id, ConnectionRow.capability == connection.capability
                 )
             ).scalar_one_or_none()
             if existing is None:
@@ -137,43 +161,27 @@ class AgentRepository:
                 existing.provider = connection.provider
                 existing.settings = connection.settings
                 existing.updated_at = self._clock()
+            session.flush()
+            return _load(session, agent)
+
+        updated = await self._db.run(work)
         self._cache.clear()
-        agent = await self.get(agent_id)
-        if agent is None:
-            raise LookupError(f"agent {agent_id} not found")
-        return agent
+        return updated
 
     async def remove_connection(self, agent_id: str, capability: Capability) -> None:
-        async with self._db.sessions() as session, session.begin():
-            row = (
-                await session.execute(
-                    select(ConnectionRow).where(
-                        ConnectionRow.agent_id == agent_id, ConnectionRow.capability == capability
-                    )
-                )
+        def work(session: Session) -> None:
+            row = session.execute(
+                select(ConnectionRow).where(ConnectionRow.agent_id == agent_id, ConnectionRow.capability == capability)
             ).scalar_one_or_none()
             if row is not None:
-                await session.delete(row)
-        self._cache.clear()
+                session.delete(row)
 
-    async def _load(self, session: AsyncSession, row: AgentRow) -> Agent:
-        connections = (
-            (await session.execute(select(ConnectionRow).where(ConnectionRow.agent_id == row.id))).scalars().all()
-        )
-        return Agent(
-            id=row.id,
-            name=row.name,
-            timezone=row.timezone,
-            phone_region=row.phone_region,
-            connections={
-                c.capability: Connection(capability=c.capability, provider=c.provider, settings=c.settings)
-                for c in connections
-            },
-        )
+        await self._db.run(work)
+        self._cache.clear()
 
     def _key_row(self, agent_id: str, key: str) -> ApiKeyRow:
         return ApiKeyRow(
-            id=new_id("key"), agent_id=agent_id, key_prefix=key[:12], key_hash=hash_key(key), created_at=self._clock()
+            id=new_id("key"), agent_id=agent_id, key_prefix=key[:8], key_hash=hash_key(key), created_at=self._clock()
         )
 
     def _connection_row(self, agent_id: str, connection: Connection) -> ConnectionRow:

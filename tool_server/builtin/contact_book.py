@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from integrations.capabilities import Contact, ContactDraft, Note, NotFoundError
 from tool_server.clock import Clock
@@ -39,18 +39,16 @@ class ContactBook:
         self._clock = clock
 
     async def find_contacts(self, *, phone: str | None = None, email: str | None = None) -> list[Contact]:
-        async with self._db.sessions() as session:
-            return [_to_contact(row) for row in await self._matching(session, phone, email)]
+        return await self._db.run(lambda session: [_to_contact(r) for r in self._matching(session, phone, email)])
 
     async def get_contact(self, contact_id: str) -> Contact:
-        async with self._db.sessions() as session:
-            return _to_contact(await self._row(session, contact_id))
+        return await self._db.run(lambda session: _to_contact(self._row(session, contact_id)))
 
     async def create_contact(self, draft: ContactDraft) -> Contact:
-        for _attempt in range(3):
-            existing = await self.find_contacts(phone=draft.phone, email=draft.email)
+        def work(session: Session) -> Contact:
+            existing = self._matching(session, draft.phone, draft.email)
             if existing:
-                return await self._fill_blanks(existing[0], draft)
+                return self._fill_blanks(session, existing[0], draft)
             now = self._clock()
             row = ContactRow(
                 id=new_id("con"),
@@ -61,57 +59,69 @@ class ContactBook:
                 created_at=now,
                 updated_at=now,
             )
-            try:
-                async with self._db.sessions() as session, session.begin():
-                    session.add(row)
-            except IntegrityError:
-                # A concurrent call created the same phone or email first; return that one.
-                continue
+            session.add(row)
+            session.flush()
             return _to_contact(row)
+
+        for _attempt in range(3):
+            try:
+                return await self._db.run(work)
+            except IntegrityError:
+                # A concurrent call created the same phone or email first; the next attempt finds it.
+                continue
         raise RuntimeError("contact creation kept colliding with concurrent writers")
 
     async def update_contact(self, contact_id: str, draft: ContactDraft) -> Contact:
-        async with self._db.sessions() as session, session.begin():
-            row = await self._row(session, contact_id)
+        def work(session: Session) -> Contact:
+            row = self._row(session, contact_id)
             for field in ("name", "phone", "email"):
                 value = getattr(draft, field)
                 if value is not None:
                     setattr(row, field, value)
             row.updated_at = self._clock()
-        return _to_contact(row)
+            session.flush()
+            return _to_contact(row)
+
+        return await self._db.run(work)
 
     async def add_note(self, contact_id: str, body: str) -> Note:
-        async with self._db.sessions() as session, session.begin():
-            await self._row(session, contact_id)
+        def work(session: Session) -> Note:
+            self._row(session, contact_id)
             row = NoteRow(
                 id=new_id("note"), agent_id=self._agent_id, contact_id=contact_id, body=body, created_at=self._clock()
             )
             session.add(row)
-        return Note(
-            id=row.id,
-            contact_id=row.contact_id,
-            body=row.body,
-            created_at=row.created_at,
-            provider=PROVIDER,
-            raw={"id": row.id},
-        )
+            session.flush()
+            return Note(
+                id=row.id,
+                contact_id=row.contact_id,
+                body=row.body,
+                created_at=row.created_at,
+                provider=PROVIDER,
+                raw={"id": row.id},
+            )
 
-    async def _fill_blanks(self, contact: Contact, draft: ContactDraft) -> Contact:
-        """Keep what we know; add what the caller told us that the contact lacks."""
-        missing = ContactDraft(
-            name=draft.name if contact.name is None else None,
-            phone=draft.phone if contact.phone is None else None,
-            email=draft.email if contact.email is None else None,
-        )
-        if missing == ContactDraft():
-            return contact
-        try:
-            return await self.update_contact(contact.id, missing)
-        except IntegrityError:
-            # The phone or email we would add already belongs to another contact.
-            return contact
+        return await self._db.run(work)
 
-    async def _matching(self, session: AsyncSession, phone: str | None, email: str | None) -> list[ContactRow]:
+    def _fill_blanks(self, session: Session, row: ContactRow, draft: ContactDraft) -> Contact:
+        """Keep what we know; add what the caller told us that the contact lacks.
+
+        A phone or email that already belongs to another contact is left off rather than moved.
+        """
+        for field in ("name", "phone", "email"):
+            value = getattr(draft, field)
+            if value is None or getattr(row, field) is not None:
+                continue
+            if field != "name" and self._matching(
+                session, value if field == "phone" else None, value if field == "email" else None
+            ):
+                continue
+            setattr(row, field, value)
+            row.updated_at = self._clock()
+        session.flush()
+        return _to_contact(row)
+
+    def _matching(self, session: Session, phone: str | None, email: str | None) -> list[ContactRow]:
         matches = []
         if phone:
             matches.append(ContactRow.phone == phone)
@@ -124,15 +134,13 @@ class ContactBook:
             .where(ContactRow.agent_id == self._agent_id, or_(*matches))
             .order_by(ContactRow.created_at, ContactRow.id)
         )
-        rows = list((await session.execute(query)).scalars())
+        rows = list(session.execute(query).scalars())
         # A phone match is the stronger identity for a caller; list it first.
         return sorted(rows, key=lambda row: 0 if phone and row.phone == phone else 1)
 
-    async def _row(self, session: AsyncSession, contact_id: str) -> ContactRow:
-        row = (
-            await session.execute(
-                select(ContactRow).where(ContactRow.id == contact_id, ContactRow.agent_id == self._agent_id)
-            )
+    def _row(self, session: Session, contact_id: str) -> ContactRow:
+        row = session.execute(
+            select(ContactRow).where(ContactRow.id == contact_id, ContactRow.agent_id == self._agent_id)
         ).scalar_one_or_none()
         if row is None:
             raise NotFoundError("contact", contact_id)

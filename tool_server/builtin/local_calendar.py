@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from integrations.capabilities import (
     Appointment,
@@ -78,43 +78,44 @@ class LocalCalendar:
         return timedelta(minutes=self.rules.slot_minutes)
 
     async def free_slots(self, start: datetime, end: datetime, duration: timedelta) -> list[TimeSlot]:
-        async with self._db.sessions() as session:
-            busy = await self._busy(session, start, end.astimezone(UTC) + duration)
+        busy = await self._db.run(lambda session: self._busy(session, start, end.astimezone(UTC) + duration))
         return candidate_slots(self.rules, start, end, duration, busy, self._clock())
 
     async def book(self, request: BookingRequest) -> Appointment:
-        duration = elapsed(request.start, request.end)
-        violation = rule_violation(self.rules, request.start, duration, self._clock())
+        violation = rule_violation(self.rules, request.start, elapsed(request.start, request.end), self._clock())
         if violation:
             raise SlotUnavailableError(violation)
-        async with self._db.sessions() as session, session.begin():
-            await self._lock(session)
-            same_caller = await self._same_caller_booking(session, request)
-            if same_caller is not None:
-                return _to_appointment(same_caller)
-            if await self._busy(session, request.start, request.end):
-                raise SlotUnavailableError("that time is already booked")
-            now = self._clock()
-            row = AppointmentRow(
-                id=new_id("apt"),
-                agent_id=self._agent_id,
-                start_at=request.start,
-                end_at=request.end,
-                status="booked",
-                attendee_name=request.attendee_name,
-                attendee_phone=request.attendee_phone,
-                attendee_email=request.attendee_email,
-                notes=request.notes,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(row)
+        return await self._db.run(lambda session: self._book(session, request))
+
+    def _book(self, session: Session, request: BookingRequest) -> Appointment:
+        self._lock(session)
+        same_caller = self._same_caller_booking(session, request)
+        if same_caller is not None:
+            return _to_appointment(same_caller)
+        if self._busy(session, request.start, request.end):
+            raise SlotUnavailableError("that time is already booked")
+        now = self._clock()
+        row = AppointmentRow(
+            id=new_id("apt"),
+            agent_id=self._agent_id,
+            start_at=request.start,
+            end_at=request.end,
+            status="booked",
+            attendee_name=request.attendee_name,
+            attendee_phone=request.attendee_phone,
+            attendee_email=request.attendee_email,
+            notes=request.notes,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
         return _to_appointment(row)
 
     async def reschedule(self, appointment_id: str, start: datetime, end: datetime) -> Appointment:
-        async with self._db.sessions() as session, session.begin():
-            await self._lock(session)
-            row = await self._row(session, appointment_id)
+        def work(session: Session) -> Appointment:
+            self._lock(session)
+            row = self._row(session, appointment_id)
             if row.status != "booked":
                 raise NotFoundError("booked appointment", appointment_id)
             if row.start_at == start and row.end_at == end:
@@ -122,21 +123,26 @@ class LocalCalendar:
             violation = rule_violation(self.rules, start, elapsed(start, end), self._clock())
             if violation:
                 raise SlotUnavailableError(violation)
-            if await self._busy(session, start, end, excluding=row.id):
+            if self._busy(session, start, end, excluding=row.id):
                 raise SlotUnavailableError("that time is already booked")
             row.start_at, row.end_at, row.updated_at = start, end, self._clock()
-        return _to_appointment(row)
+            session.flush()
+            return _to_appointment(row)
+
+        return await self._db.run(work)
 
     async def cancel(self, appointment_id: str) -> Appointment:
-        async with self._db.sessions() as session, session.begin():
-            row = await self._row(session, appointment_id)
+        def work(session: Session) -> Appointment:
+            row = self._row(session, appointment_id)
             if row.status != "cancelled":
                 row.status, row.updated_at = "cancelled", self._clock()
-        return _to_appointment(row)
+                session.flush()
+            return _to_appointment(row)
+
+        return await self._db.run(work)
 
     async def get(self, appointment_id: str) -> Appointment:
-        async with self._db.sessions() as session:
-            return _to_appointment(await self._row(session, appointment_id))
+        return await self._db.run(lambda session: _to_appointment(self._row(session, appointment_id)))
 
     async def find(self, *, phone: str | None, email: str | None, since: datetime) -> list[Appointment]:
         matches = []
@@ -156,29 +162,24 @@ class LocalCalendar:
             )
             .order_by(AppointmentRow.start_at)
         )
-        async with self._db.sessions() as session:
-            return [_to_appointment(row) for row in (await session.execute(query)).scalars()]
+        return await self._db.run(lambda session: [_to_appointment(row) for row in session.execute(query).scalars()])
 
-    async def _lock(self, session: AsyncSession) -> None:
+    def _lock(self, session: Session) -> None:
         # The first statement of the transaction is a write, so SQLite takes its write lock
         # before any read (no deadlocked upgrade) and PostgreSQL holds the agent row lock.
-        await session.execute(
+        session.execute(
             update(AgentRow).where(AgentRow.id == self._agent_id).values(booking_seq=AgentRow.booking_seq + 1)
         )
 
-    async def _row(self, session: AsyncSession, appointment_id: str) -> AppointmentRow:
-        row = (
-            await session.execute(
-                select(AppointmentRow).where(
-                    AppointmentRow.id == appointment_id, AppointmentRow.agent_id == self._agent_id
-                )
-            )
+    def _row(self, session: Session, appointment_id: str) -> AppointmentRow:
+        row = session.execute(
+            select(AppointmentRow).where(AppointmentRow.id == appointment_id, AppointmentRow.agent_id == self._agent_id)
         ).scalar_one_or_none()
         if row is None:
             raise NotFoundError("appointment", appointment_id)
         return row
 
-    async def _same_caller_booking(self, session: AsyncSession, request: BookingRequest) -> AppointmentRow | None:
+    def _same_caller_booking(self, session: Session, request: BookingRequest) -> AppointmentRow | None:
         same_person = []
         if request.attendee_phone:
             same_person.append(AppointmentRow.attendee_phone == request.attendee_phone)
@@ -193,10 +194,10 @@ class LocalCalendar:
             AppointmentRow.end_at == request.end,
             or_(*same_person),
         )
-        return (await session.execute(query)).scalars().first()
+        return session.execute(query).scalars().first()
 
-    async def _busy(
-        self, session: AsyncSession, start: datetime, end: datetime, *, excluding: str | None = None
+    def _busy(
+        self, session: Session, start: datetime, end: datetime, *, excluding: str | None = None
     ) -> list[Interval]:
         """Booked intervals that could collide with [start, end) once buffers are applied."""
         buffer = timedelta(minutes=self.rules.buffer_minutes)
@@ -211,4 +212,4 @@ class LocalCalendar:
         )
         if excluding is not None:
             query = query.where(AppointmentRow.id != excluding)
-        return [(row[0], row[1]) for row in (await session.execute(query)).all()]
+        return [(row[0], row[1]) for row in session.execute(query).all()]

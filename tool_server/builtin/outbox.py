@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from integrations.capabilities import Message
 from tool_server.clock import Clock
@@ -39,40 +40,40 @@ class Outbox:
         self._clock = clock
 
     async def send_sms(self, to: str, body: str, *, idempotency_key: str | None = None) -> Message:
-        row = OutboxMessageRow(
-            id=new_id("msg"),
-            agent_id=self._agent_id,
-            channel="sms",
-            to_number=to,
-            body=body,
-            status="recorded",
-            idempotency_key=idempotency_key,
-            created_at=self._clock(),
-        )
+        def record(session: Session) -> Message:
+            row = OutboxMessageRow(
+                id=new_id("msg"),
+                agent_id=self._agent_id,
+                channel="sms",
+                to_number=to,
+                body=body,
+                status="recorded",
+                idempotency_key=idempotency_key,
+                created_at=self._clock(),
+            )
+            session.add(row)
+            session.flush()
+            return _to_message(row)
+
+        def existing(session: Session) -> Message:
+            row = session.execute(
+                select(OutboxMessageRow).where(
+                    OutboxMessageRow.agent_id == self._agent_id, OutboxMessageRow.idempotency_key == idempotency_key
+                )
+            ).scalar_one()
+            return _to_message(row)
+
         try:
-            async with self._db.sessions() as session, session.begin():
-                session.add(row)
+            return await self._db.run(record)
         except IntegrityError:
-            async with self._db.sessions() as session:
-                existing = (
-                    await session.execute(
-                        select(OutboxMessageRow).where(
-                            OutboxMessageRow.agent_id == self._agent_id,
-                            OutboxMessageRow.idempotency_key == idempotency_key,
-                        )
-                    )
-                ).scalar_one()
-            return _to_message(existing)
-        return _to_message(row)
+            # The same idempotency key was recorded before: answer with that message.
+            return await self._db.run(existing)
 
     async def messages(self) -> list[Message]:
         """Everything recorded for this agent, oldest first."""
-        async with self._db.sessions() as session:
-            rows = (
-                await session.execute(
-                    select(OutboxMessageRow)
-                    .where(OutboxMessageRow.agent_id == self._agent_id)
-                    .order_by(OutboxMessageRow.created_at, OutboxMessageRow.id)
-                )
-            ).scalars()
-            return [_to_message(row) for row in rows]
+        query = (
+            select(OutboxMessageRow)
+            .where(OutboxMessageRow.agent_id == self._agent_id)
+            .order_by(OutboxMessageRow.created_at, OutboxMessageRow.id)
+        )
+        return await self._db.run(lambda session: [_to_message(row) for row in session.execute(query).scalars()])

@@ -64,9 +64,9 @@ class AuditLog:
         async with self._lock:
             while self._pending:
                 batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+                rows = [asdict(entry) for entry in batch]
                 try:
-                    async with self._db.engine.begin() as connection:
-                        await connection.execute(insert(ToolCallRow), [asdict(entry) for entry in batch])
+                    await self._db.run(lambda session, rows=rows: session.execute(insert(ToolCallRow), rows))  # type: ignore[misc]
                 except Exception:
                     # The audit log must never take the server down; losing rows is logged loudly.
                     logger.exception("could not write %d audit rows", len(batch))

@@ -13,11 +13,13 @@ import contextlib
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from tool_server.clock import Clock
 from tool_server.errors import ErrorCode, ToolError
@@ -65,6 +67,16 @@ class Replay:
     outcome: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class _Existing:
+    row_id: int
+    request_hash: str
+    state: str
+    outcome: dict[str, Any] | None
+    expires_at: datetime
+    stale_after: datetime
+
+
 class IdempotencyStore:
     def __init__(
         self,
@@ -91,71 +103,72 @@ class IdempotencyStore:
         while True:
             now = self._clock()
             ttl = self._ttl if scoped else self._ttl_without_call
+            claim = IdempotencyRow(
+                agent_id=agent_id,
+                key=key,
+                tool=tool,
+                request_hash=request_hash,
+                state="running",
+                outcome=None,
+                created_at=now,
+                expires_at=now + ttl,
+                stale_after=now + hold,
+            )
             try:
-                async with self._db.engine.begin() as connection:
-                    await connection.execute(
-                        insert(IdempotencyRow).values(
-                            agent_id=agent_id,
-                            key=key,
-                            tool=tool,
-                            request_hash=request_hash,
-                            state="running",
-                            outcome=None,
-                            created_at=now,
-                            expires_at=now + ttl,
-                            stale_after=now + hold,
-                        )
-                    )
-                self._settled.setdefault((agent_id, key), asyncio.Event())
-                return Claim(agent_id, key)
+                await self._db.run(partial(Session.add, instance=claim))
             except IntegrityError:
                 pass
-            async with self._db.engine.connect() as connection:
-                row = (
-                    await connection.execute(
-                        select(
-                            IdempotencyRow.id,
-                            IdempotencyRow.request_hash,
-                            IdempotencyRow.state,
-                            IdempotencyRow.outcome,
-                            IdempotencyRow.expires_at,
-                            IdempotencyRow.stale_after,
-                        ).where(IdempotencyRow.agent_id == agent_id, IdempotencyRow.key == key)
-                    )
-                ).first()
-            if row is None:
+            else:
+                self._settled.setdefault((agent_id, key), asyncio.Event())
+                return Claim(agent_id, key)
+            existing = await self._db.run(lambda session: self._existing(session, agent_id, key))
+            if existing is None:
                 continue
-            if row.expires_at <= now or (row.state == "running" and row.stale_after <= now):
-                async with self._db.engine.begin() as connection:
-                    await connection.execute(delete(IdempotencyRow).where(IdempotencyRow.id == row.id))
+            if existing.expires_at <= now or (existing.state == "running" and existing.stale_after <= now):
+                await self._db.run(partial(self._delete, row_id=existing.row_id))
                 continue
-            if row.request_hash != request_hash:
+            if existing.request_hash != request_hash:
                 raise ToolError(
                     ErrorCode.IDEMPOTENCY_CONFLICT,
                     "this Idempotency-Key was already used for a different tool or different arguments",
                     field="Idempotency-Key",
                 )
-            if row.state == "done" and row.outcome is not None:
-                return Replay(row.outcome)
+            if existing.state == "done" and existing.outcome is not None:
+                return Replay(existing.outcome)
             await self._wait(agent_id, key)
 
     async def complete(self, claim: Claim, outcome: dict[str, Any]) -> None:
         """Store the outcome every later duplicate will receive."""
-        async with self._db.engine.begin() as connection:
-            await connection.execute(
+        await self._db.run(
+            lambda session: session.execute(
                 update(IdempotencyRow)
                 .where(IdempotencyRow.agent_id == claim.agent_id, IdempotencyRow.key == claim.key)
                 .values(state="done", outcome=outcome)
             )
+        )
         self._wake(claim)
 
     async def release(self, claim: Claim) -> None:
         """Give the key up (the call failed in a retryable way), so a retry runs afresh."""
-        async with self._db.engine.begin() as connection:
-            await connection.execute(
+        await self._db.run(
+            lambda session: session.execute(
                 delete(IdempotencyRow).where(IdempotencyRow.agent_id == claim.agent_id, IdempotencyRow.key == claim.key)
             )
+        )
         self._wake(claim)
+
+    @staticmethod
+    def _delete(session: Session, row_id: int) -> None:
+        session.execute(delete(IdempotencyRow).where(IdempotencyRow.id == row_id))
+
+    @staticmethod
+    def _existing(session: Session, agent_id: str, key: str) -> _Existing | None:
+        row = session.execute(
+            select(IdempotencyRow).where(IdempotencyRow.agent_id == agent_id, IdempotencyRow.key == key)
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        return _Existing(row.id, row.request_hash, row.state, row.outcome, row.expires_at, row.stale_after)
 
     def _wake(self, claim: Claim) -> None:
         event = self._settled.pop((claim.agent_id, claim.key), None)

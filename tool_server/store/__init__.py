@@ -1,5 +1,5 @@
-"""Persistence: SQLAlchemy 2 tables, async engine set-up and Alembic migrations."""
+"""Persistence: SQLAlchemy 2 tables, engine set-up and Alembic migrations."""
 
-from tool_server.store.database import Database, async_database_url, sync_database_url
+from tool_server.store.database import Database, sync_database_url
 
-__all__ = ["Database", "async_database_url", "sync_database_url"]
+__all__ = ["Database", "sync_database_url"]
