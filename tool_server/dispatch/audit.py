@@ -12,9 +12,10 @@ import contextlib
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 
 from tool_server.store.database import Database
 from tool_server.store.tables import ToolCallRow
@@ -37,6 +38,10 @@ class AuditEntry:
     latency_ms: float
     replayed: bool
     created_at: datetime
+
+
+def _insert_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    connection.execute(insert(ToolCallRow), rows)
 
 
 class AuditLog:
@@ -66,7 +71,7 @@ class AuditLog:
                 batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
                 rows = [asdict(entry) for entry in batch]
                 try:
-                    await self._db.run(lambda session, rows=rows: session.execute(insert(ToolCallRow), rows))  # type: ignore[misc]
+                    await self._db.execute(partial(_insert_rows, rows=rows))
                 except Exception:
                     # The audit log must never take the server down; losing rows is logged loudly.
                     logger.exception("could not write %d audit rows", len(batch))

@@ -17,9 +17,8 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from tool_server.clock import Clock
 from tool_server.errors import ErrorCode, ToolError
@@ -29,6 +28,7 @@ from tool_server.store.tables import IdempotencyRow
 __all__ = ["Claim", "IdempotencyStore", "Replay", "derive_key"]
 
 _POLL_SECONDS = 0.05
+_INSERT = insert(IdempotencyRow)
 
 
 def _digest(*parts: str) -> str:
@@ -103,29 +103,29 @@ class IdempotencyStore:
         while True:
             now = self._clock()
             ttl = self._ttl if scoped else self._ttl_without_call
-            claim = IdempotencyRow(
-                agent_id=agent_id,
-                key=key,
-                tool=tool,
-                request_hash=request_hash,
-                state="running",
-                outcome=None,
-                created_at=now,
-                expires_at=now + ttl,
-                stale_after=now + hold,
-            )
+            claim = {
+                "agent_id": agent_id,
+                "key": key,
+                "tool": tool,
+                "request_hash": request_hash,
+                "state": "running",
+                "outcome": None,
+                "created_at": now,
+                "expires_at": now + ttl,
+                "stale_after": now + hold,
+            }
             try:
-                await self._db.run(partial(Session.add, instance=claim))
+                await self._db.execute(partial(self._insert, values=claim))
             except IntegrityError:
                 pass
             else:
                 self._settled.setdefault((agent_id, key), asyncio.Event())
                 return Claim(agent_id, key)
-            existing = await self._db.run(lambda session: self._existing(session, agent_id, key))
+            existing = await self._db.execute(partial(self._existing, agent_id=agent_id, key=key))
             if existing is None:
                 continue
             if existing.expires_at <= now or (existing.state == "running" and existing.stale_after <= now):
-                await self._db.run(partial(self._delete, row_id=existing.row_id))
+                await self._db.execute(partial(self._delete, row_id=existing.row_id))
                 continue
             if existing.request_hash != request_hash:
                 raise ToolError(
@@ -139,13 +139,7 @@ class IdempotencyStore:
 
     async def complete(self, claim: Claim, outcome: dict[str, Any]) -> None:
         """Store the outcome every later duplicate will receive."""
-        await self._db.run(
-            lambda session: session.execute(
-                update(IdempotencyRow)
-                .where(IdempotencyRow.agent_id == claim.agent_id, IdempotencyRow.key == claim.key)
-                .values(state="done", outcome=outcome)
-            )
-        )
+        await self._db.execute(partial(self._settle, agent_id=claim.agent_id, key=claim.key, outcome=outcome))
         self._wake(claim)
 
     async def release(self, claim: Claim) -> None:
@@ -157,18 +151,41 @@ class IdempotencyStore:
         )
         self._wake(claim)
 
-    @staticmethod
-    def _delete(session: Session, row_id: int) -> None:
-        session.execute(delete(IdempotencyRow).where(IdempotencyRow.id == row_id))
+    # Units of work run on a database thread; Core statements keep this hot path light.
 
     @staticmethod
-    def _existing(session: Session, agent_id: str, key: str) -> _Existing | None:
-        row = session.execute(
-            select(IdempotencyRow).where(IdempotencyRow.agent_id == agent_id, IdempotencyRow.key == key)
-        ).scalar_one_or_none()
-        if row is None:
-            return None
-        return _Existing(row.id, row.request_hash, row.state, row.outcome, row.expires_at, row.stale_after)
+    def _insert(connection: Connection, values: dict[str, Any]) -> None:
+        connection.execute(_INSERT, values)
+
+    @staticmethod
+    def _settle(connection: Connection, agent_id: str, key: str, outcome: dict[str, Any]) -> None:
+        connection.execute(
+            update(IdempotencyRow)
+            .where(IdempotencyRow.agent_id == agent_id, IdempotencyRow.key == key)
+            .values(state="done", outcome=outcome)
+        )
+
+    @staticmethod
+    def _forget(connection: Connection, agent_id: str, key: str) -> None:
+        connection.execute(delete(IdempotencyRow).where(IdempotencyRow.agent_id == agent_id, IdempotencyRow.key == key))
+
+    @staticmethod
+    def _delete(connection: Connection, row_id: int) -> None:
+        connection.execute(delete(IdempotencyRow).where(IdempotencyRow.id == row_id))
+
+    @staticmethod
+    def _existing(connection: Connection, agent_id: str, key: str) -> _Existing | None:
+        row = connection.execute(
+            select(
+                IdempotencyRow.id,
+                IdempotencyRow.request_hash,
+                IdempotencyRow.state,
+                IdempotencyRow.outcome,
+                IdempotencyRow.expires_at,
+                IdempotencyRow.stale_after,
+            ).where(IdempotencyRow.agent_id == agent_id, IdempotencyRow.key == key)
+        ).first()
+        return None if row is None else _Existing(*row)
 
     def _wake(self, claim: Claim) -> None:
         event = self._settled.pop((claim.agent_id, claim.key), None)

@@ -98,11 +98,18 @@ def build_mcp_server(services: Services, resolve_agent: AgentResolver, *, transp
         outcome = await services.dispatcher.execute(agent, params.name, params.arguments or {}, call)
         return outcome_to_result(outcome)
 
+    def input_schema(name: str) -> dict[str, Any] | None:
+        # Without this lookup the SDK runs the whole tools/list handler on every 2026-07-28
+        # tools/call just to check Mcp-Param-* headers (measured: ~1 ms of CPU per call).
+        spec = services.catalogue.get(name)
+        return None if spec is None else spec.input_schema
+
     return Server(
         "voice-tool-server",
         version=__version__,
         title="Voice tool server",
         instructions=INSTRUCTIONS,
+        get_tool_input_schema=input_schema,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
