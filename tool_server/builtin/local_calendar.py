@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ConfigDict
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from integrations.capabilities import (
@@ -28,6 +28,7 @@ from tool_server.store.tables import AgentRow, AppointmentRow, new_id
 __all__ = ["LocalCalendar", "LocalCalendarSettings"]
 
 PROVIDER = "local_calendar"
+MAX_APPOINTMENT = timedelta(hours=24)
 
 
 class LocalCalendarSettings(BookingRules):
@@ -82,6 +83,8 @@ class LocalCalendar:
         return candidate_slots(self.rules, start, end, duration, busy, self._clock())
 
     async def book(self, request: BookingRequest) -> Appointment:
+        if elapsed(request.start, request.end) > MAX_APPOINTMENT:
+            raise SlotUnavailableError("appointments last at most 24 hours")
         violation = rule_violation(self.rules, request.start, elapsed(request.start, request.end), self._clock())
         if violation:
             raise SlotUnavailableError(violation)
@@ -120,6 +123,8 @@ class LocalCalendar:
                 raise NotFoundError("booked appointment", appointment_id)
             if row.start_at == start and row.end_at == end:
                 return _to_appointment(row)
+            if elapsed(start, end) > MAX_APPOINTMENT:
+                raise SlotUnavailableError("appointments last at most 24 hours")
             violation = rule_violation(self.rules, start, elapsed(start, end), self._clock())
             if violation:
                 raise SlotUnavailableError(violation)
@@ -200,16 +205,23 @@ class LocalCalendar:
         self, session: Session, start: datetime, end: datetime, *, excluding: str | None = None
     ) -> list[Interval]:
         """Booked intervals that could collide with [start, end) once buffers are applied."""
+        return [(row[0], row[1]) for row in session.execute(self.busy_query(start, end, excluding=excluding)).all()]
+
+    def busy_query(self, start: datetime, end: datetime, *, excluding: str | None = None) -> Select[Any]:
+        """The query behind `_busy`; public so tests can check its plan."""
         buffer = timedelta(minutes=self.rules.buffer_minutes)
         start, end = start.astimezone(UTC), end.astimezone(UTC)
         query = select(AppointmentRow.start_at, AppointmentRow.end_at).where(
             and_(
                 AppointmentRow.agent_id == self._agent_id,
                 AppointmentRow.status == "booked",
+                # The lower bound on start_at lets the (agent_id, start_at) index bound the scan from
+                # both sides; without it every booking read every earlier appointment.
+                AppointmentRow.start_at > start - buffer - MAX_APPOINTMENT,
                 AppointmentRow.start_at < end + buffer,
                 AppointmentRow.end_at > start - buffer,
             )
         )
         if excluding is not None:
             query = query.where(AppointmentRow.id != excluding)
-        return [(row[0], row[1]) for row in session.execute(query).all()]
+        return query
