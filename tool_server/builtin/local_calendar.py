@@ -207,7 +207,7 @@ class LocalCalendar:
         """Booked intervals that could collide with [start, end) once buffers are applied."""
         return [(row[0], row[1]) for row in session.execute(self.busy_query(start, end, excluding=excluding)).all()]
 
-    def busy_query(self, start: datetime, end: datetime, *, excluding: str | None = None) -> Select[Any]:
+    def busy_query(self, start: datetime, end: datetime, *, excluding: str | None = None) -> Select[datetime, datetime]:
         """The query behind `_busy`; public so tests can check its plan."""
         buffer = timedelta(minutes=self.rules.buffer_minutes)
         start, end = start.astimezone(UTC), end.astimezone(UTC)
