@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -19,6 +19,7 @@ from tool_server.agents import Connection, CreatedAgent
 from tool_server.app import create_app
 from tool_server.clock import fixed_clock
 from tool_server.dispatch import Deadlines
+from tool_server.dispatch.idempotency import derive_key
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
 from tool_server.store.tables import IdempotencyRow, ToolCallRow
@@ -149,62 +150,43 @@ async def test_the_provider_receives_a_stable_idempotency_key_per_call_and_argum
     assert keys[0] != keys[1]
 
 
+async def plant_running_claim(services: Services, agent_id: str, call_id: str, *, stale_after: datetime) -> str:
+    """A claim as another process would leave it while running (or after dying mid-call)."""
+    key, request_hash, _ = derive_key("book_appointment", BOOKING, idempotency_key=None, call_id=call_id)
+    row = {
+        "agent_id": agent_id,
+        "key": key,
+        "tool": "book_appointment",
+        "request_hash": request_hash,
+        "state": "running",
+        "outcome": None,
+        "created_at": NOW - timedelta(minutes=5),
+        "expires_at": NOW + timedelta(hours=1),
+        "stale_after": stale_after,
+    }
+    await services.db.run(lambda session: session.execute(insert(IdempotencyRow).values(**row)))
+    return key
+
+
 async def test_a_claim_left_running_by_a_dead_process_is_taken_over(
     scripted: tuple[Services, CreatedAgent], direct: ToolCaller, calendar: ScriptedCalendar
 ) -> None:
     services, created = scripted
-    from tool_server.dispatch.idempotency import derive_key
-
-    key, request_hash, _ = derive_key(
-        "book_appointment",
-        {**BOOKING, "caller_phone": "+12125550142"},
-        idempotency_key=None,
-        call_id="call-dead",
-    )
-    await services.db.run(
-        lambda session: session.execute(
-            insert(IdempotencyRow).values(
-                agent_id=created.agent.id,
-                key=key,
-                tool="book_appointment",
-                request_hash=request_hash,
-                state="running",
-                outcome=None,
-                created_at=NOW - timedelta(minutes=5),
-                expires_at=NOW + timedelta(hours=1),
-                stale_after=NOW - timedelta(minutes=1),
-            )
-        )
-    )
+    key = await plant_running_claim(services, created.agent.id, "call-dead", stale_after=NOW - timedelta(minutes=1))
 
     outcome = await direct.call("book_appointment", BOOKING, call_id="call-dead")
 
     assert outcome.ok
     assert calendar.calls["book"] == 1
+    query = select(IdempotencyRow.state, IdempotencyRow.created_at).where(IdempotencyRow.key == key)
+    assert await services.db.run(lambda session: tuple(session.execute(query).one())) == ("done", NOW)
 
 
 async def test_a_claim_still_running_elsewhere_makes_a_duplicate_wait_until_the_deadline(
     scripted: tuple[Services, CreatedAgent], direct: ToolCaller, calendar: ScriptedCalendar
 ) -> None:
     services, created = scripted
-    from tool_server.dispatch.idempotency import derive_key
-
-    key, request_hash, _ = derive_key("book_appointment", BOOKING, idempotency_key=None, call_id="call-busy")
-    await services.db.run(
-        lambda session: session.execute(
-            insert(IdempotencyRow).values(
-                agent_id=created.agent.id,
-                key=key,
-                tool="book_appointment",
-                request_hash=request_hash,
-                state="running",
-                outcome=None,
-                created_at=NOW,
-                expires_at=NOW + timedelta(hours=1),
-                stale_after=NOW + timedelta(minutes=1),
-            )
-        )
-    )
+    await plant_running_claim(services, created.agent.id, "call-busy", stale_after=NOW + timedelta(minutes=1))
 
     outcome = await direct.call("book_appointment", BOOKING, call_id="call-busy")
 
