@@ -138,6 +138,13 @@ async def test_concurrent_duplicates_wait_for_the_first_and_share_its_result(
     assert len({outcome.unwrap()["appointment"]["appointment_id"] for outcome in outcomes}) == 1
 
 
+def test_the_same_idempotency_key_from_two_agents_gives_providers_two_keys() -> None:
+    first, _, _ = derive_key("agt_a", "send_sms", {"to": "+1"}, idempotency_key="k", call_id=None)
+    second, _, _ = derive_key("agt_b", "send_sms", {"to": "+1"}, idempotency_key="k", call_id=None)
+
+    assert first != second
+
+
 async def test_the_provider_receives_a_stable_idempotency_key_per_call_and_arguments(
     direct: ToolCaller, calendar: ScriptedCalendar
 ) -> None:
@@ -152,7 +159,7 @@ async def test_the_provider_receives_a_stable_idempotency_key_per_call_and_argum
 
 async def plant_running_claim(services: Services, agent_id: str, call_id: str, *, stale_after: datetime) -> str:
     """A claim as another process would leave it while running (or after dying mid-call)."""
-    key, request_hash, _ = derive_key("book_appointment", BOOKING, idempotency_key=None, call_id=call_id)
+    key, request_hash, _ = derive_key(agent_id, "book_appointment", BOOKING, idempotency_key=None, call_id=call_id)
     row = {
         "agent_id": agent_id,
         "key": key,

@@ -148,7 +148,7 @@ class Dispatcher:
 
         normalized = parsed.model_dump(mode="json", exclude_none=True)
         key, request_hash, scoped = derive_key(
-            spec.name, normalized, idempotency_key=call.idempotency_key, call_id=call.call_id
+            agent.id, spec.name, normalized, idempotency_key=call.idempotency_key, call_id=call.call_id
         )
         try:
             async with asyncio.timeout_at(expires):

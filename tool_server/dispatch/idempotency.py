@@ -36,20 +36,26 @@ def _digest(*parts: str) -> str:
 
 
 def derive_key(
-    tool: str, normalized_arguments: dict[str, Any], *, idempotency_key: str | None, call_id: str | None
+    agent_id: str,
+    tool: str,
+    normalized_arguments: dict[str, Any],
+    *,
+    idempotency_key: str | None,
+    call_id: str | None,
 ) -> tuple[str, str, bool]:
     """(key, request_hash, scoped): scoped is False when neither a key nor a call id was given.
 
-    The request hash covers the tool and its normalized arguments, so reusing an
-    Idempotency-Key for a different request is detected rather than silently replayed.
+    The key includes the agent, because providers receive it too and two agents may share one
+    provider account. The request hash covers the tool and its normalized arguments, so reusing
+    an Idempotency-Key for a different request is detected rather than silently replayed.
     """
     canonical = json.dumps(normalized_arguments, sort_keys=True, separators=(",", ":"), default=str)
     request_hash = _digest(tool, canonical)
     if idempotency_key:
-        return _digest("key", idempotency_key), request_hash, True
+        return _digest("key", agent_id, idempotency_key), request_hash, True
     if call_id:
-        return _digest("call", call_id, tool, canonical), request_hash, True
-    return _digest("args", tool, canonical), request_hash, False
+        return _digest("call", agent_id, call_id, tool, canonical), request_hash, True
+    return _digest("args", agent_id, tool, canonical), request_hash, False
 
 
 @dataclass(frozen=True)
