@@ -165,3 +165,26 @@ async def test_stdio_serves_the_same_catalogue_for_one_agent(
     assert booked.is_error is False
     assert found.structured_content is not None
     assert [a["start"][:16] for a in found.structured_content["appointments"]] == [f"{monday}T10:00"]
+
+
+@pytest.mark.parametrize("path", ["/mcp", "/mcp/"])
+async def test_the_endpoint_answers_with_or_without_a_trailing_slash(
+    http: httpx.AsyncClient, agent: CreatedAgent, path: str
+) -> None:
+    response = await http.post(
+        path,
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "0"},
+            },
+        },
+        headers={"Authorization": f"Bearer {agent.api_key}", "Accept": "application/json, text/event-stream"},
+    )
+
+    assert response.status_code == 200
+    assert response.json()["result"]["protocolVersion"] == "2025-11-25"

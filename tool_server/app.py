@@ -64,7 +64,9 @@ def create_app(
         return JSONResponse({"status": "ok", "version": __version__, "tools": len(services.catalogue)})
 
     app.include_router(build_tools_router(services))
-    app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint, methods=["GET", "POST", "DELETE"]))
+    # Both spellings are served directly: many MCP clients do not follow a 307 on POST.
+    for path in ("/mcp", "/mcp/"):
+        app.router.routes.append(Route(path, endpoint=mcp_endpoint, methods=["GET", "POST", "DELETE"]))
 
     @app.exception_handler(ToolError)
     async def tool_error(_request: Request, error: Exception) -> Response:
