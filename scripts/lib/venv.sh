@@ -27,7 +27,11 @@ fi
 
 stamp_id="$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)"
 stamp="$VENV/.installed-${stamp_id}-${EXTRAS:-runtime}"
-if [ ! -f "$stamp" ]; then
+# A dev install holds everything the runtime needs, so it satisfies a runtime request too.
+satisfied=""
+[ -f "$stamp" ] && satisfied=1
+[ -z "$EXTRAS" ] && [ -f "$VENV/.installed-${stamp_id}-dev" ] && satisfied=1
+if [ -z "$satisfied" ]; then
   echo "Installing the project into .venv (first run, or dependencies changed) ..." >&2
   target="$ROOT"
   [ -n "$EXTRAS" ] && target="$ROOT[$EXTRAS]"
