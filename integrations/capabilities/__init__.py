@@ -8,6 +8,7 @@ from integrations.capabilities.errors import (
     NotFoundError,
     ProviderNotConnectedError,
     RateLimitedError,
+    RecipientOptedOutError,
     SlotUnavailableError,
     UpstreamError,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "PaymentsProvider",
     "ProviderNotConnectedError",
     "RateLimitedError",
+    "RecipientOptedOutError",
     "SlotUnavailableError",
     "TimeSlot",
     "UpstreamError",

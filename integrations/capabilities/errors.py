@@ -13,6 +13,7 @@ __all__ = [
     "NotFoundError",
     "ProviderNotConnectedError",
     "RateLimitedError",
+    "RecipientOptedOutError",
     "SlotUnavailableError",
     "UpstreamError",
 ]
@@ -55,6 +56,14 @@ class RateLimitedError(UpstreamError):
     def __init__(self, provider: str, retry_after: float | None = None) -> None:
         super().__init__(provider, "rate limited", status=429, retryable=True)
         self.retry_after = retry_after
+
+
+class RecipientOptedOutError(IntegrationError):
+    """The recipient unsubscribed (replied STOP); nothing may be sent until they opt back in."""
+
+    def __init__(self, recipient: str) -> None:
+        super().__init__("the recipient has opted out of messages")
+        self.recipient = recipient
 
 
 class ProviderNotConnectedError(IntegrationError):

@@ -16,5 +16,8 @@ class MessagingProvider(Protocol):
     name: str
 
     async def send_sms(self, to: str, body: str, *, idempotency_key: str | None = None) -> Message:
-        """Send one SMS; the same `idempotency_key` never sends a second one."""
+        """Send one SMS; the same `idempotency_key` never sends a second one.
+
+        Raises `RecipientOptedOutError` when the provider says the recipient unsubscribed.
+        """
         ...

@@ -128,7 +128,7 @@ class PaymentLinkRequest(_Shared):
 
 
 class PaymentLink(_Shared):
-    """A hosted payment page the caller can open."""
+    """A hosted payment page the caller can open. `status` is "open", "paid" or "expired"."""
 
     id: str
     url: str

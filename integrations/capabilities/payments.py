@@ -18,3 +18,7 @@ class PaymentsProvider(Protocol):
     async def create_payment_link(self, request: PaymentLinkRequest) -> PaymentLink:
         """Create a payment link; the same `idempotency_key` never creates a second one."""
         ...
+
+    async def payment_status(self, payment_link_id: str) -> PaymentLink:
+        """The link as it stands now; `status` is "open", "paid" or "expired"."""
+        ...

@@ -24,6 +24,7 @@ from integrations.capabilities.models import TimeSlot
 __all__ = [
     "WEEKDAYS",
     "BookingRules",
+    "CalendarRulesSettings",
     "Interval",
     "Weekday",
     "candidate_slots",
@@ -110,6 +111,19 @@ class BookingRules(BaseModel):
             )
             intervals.append((start, end))
         return intervals
+
+
+class CalendarRulesSettings(BookingRules):
+    """Booking rules as a connection setting: `timezone` may be left out and defaults to the agent's zone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timezone: str | None = None  # type: ignore[assignment]
+
+    def rules(self, default_timezone: str) -> BookingRules:
+        data = self.model_dump(include=set(BookingRules.model_fields))
+        data["timezone"] = self.timezone or default_timezone
+        return BookingRules.model_validate(data)
 
 
 def _days(start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[date]:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["CAPABILITIES", "Agent", "Capability", "Connection"]
+from integrations.common.spec import CAPABILITIES, Capability
 
-Capability = Literal["calendar", "crm", "payments", "messaging"]
-CAPABILITIES: tuple[Capability, ...] = ("calendar", "crm", "payments", "messaging")
+__all__ = ["CAPABILITIES", "Agent", "Capability", "Connection"]
 
 
 class Connection(BaseModel):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from pydantic import ConfigDict
 from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -20,7 +18,7 @@ from integrations.capabilities import (
     rule_violation,
 )
 from integrations.capabilities.models import elapsed
-from integrations.capabilities.scheduling import Interval
+from integrations.capabilities.scheduling import CalendarRulesSettings, Interval
 from tool_server.clock import Clock
 from tool_server.store.database import Database
 from tool_server.store.tables import AgentRow, AppointmentRow, new_id
@@ -31,17 +29,8 @@ PROVIDER = "local_calendar"
 MAX_APPOINTMENT = timedelta(hours=24)
 
 
-class LocalCalendarSettings(BookingRules):
-    """Settings of the built-in calendar: the booking rules, with `timezone` defaulting to the agent's zone."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    timezone: str | None = None  # type: ignore[assignment]
-
-    def rules(self, agent_timezone: str) -> BookingRules:
-        data: dict[str, Any] = self.model_dump()
-        data["timezone"] = self.timezone or agent_timezone
-        return BookingRules.model_validate(data)
+class LocalCalendarSettings(CalendarRulesSettings):
+    """Settings of the built-in calendar: the booking rules, `timezone` defaulting to the agent's zone."""
 
 
 def _to_appointment(row: AppointmentRow) -> Appointment:

@@ -1,0 +1,1 @@
+"""Shared machinery every connector uses: deadlines, resilience, OAuth, credential vaults."""

@@ -1,0 +1,9 @@
+"""Every provider in `integrations/`, by name. Adding a provider adds one line here."""
+
+from __future__ import annotations
+
+from integrations.common.spec import IntegrationSpec
+
+__all__ = ["INTEGRATIONS"]
+
+INTEGRATIONS: dict[str, IntegrationSpec] = {spec.name: spec for spec in ()}
