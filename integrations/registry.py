@@ -6,4 +6,6 @@ from integrations.common.spec import IntegrationSpec
 
 __all__ = ["INTEGRATIONS"]
 
-INTEGRATIONS: dict[str, IntegrationSpec] = {spec.name: spec for spec in ()}
+_SPECS: tuple[IntegrationSpec, ...] = ()
+
+INTEGRATIONS: dict[str, IntegrationSpec] = {spec.name: spec for spec in _SPECS}
