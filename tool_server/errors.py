@@ -23,6 +23,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     SLOT_UNAVAILABLE = "SLOT_UNAVAILABLE"
     NOT_CONNECTED = "NOT_CONNECTED"
+    OPTED_OUT = "OPTED_OUT"
     PROVIDER_ERROR = "PROVIDER_ERROR"
     RATE_LIMITED = "RATE_LIMITED"
     TIMEOUT = "TIMEOUT"
@@ -38,6 +39,9 @@ _SPEECH: dict[ErrorCode, str] = {
     ErrorCode.NOT_FOUND: "I couldn't find that in our records.",
     ErrorCode.SLOT_UNAVAILABLE: "Sorry, that time isn't available.",
     ErrorCode.NOT_CONNECTED: "I'm not able to do that on this line, but I can have someone follow up.",
+    ErrorCode.OPTED_OUT: (
+        "That number has opted out of our text messages, so I can't text it. I can tell you the details now instead."
+    ),
     ErrorCode.PROVIDER_ERROR: "Our system isn't responding right now. I can have someone follow up with you.",
     ErrorCode.RATE_LIMITED: "Our system is busy at the moment. Let me try that again shortly.",
     ErrorCode.TIMEOUT: "That's taking longer than it should. Let me try that again in a moment.",

@@ -1,7 +1,8 @@
 """Which provider serves which capability for an agent.
 
-Adding a provider means one entry in `PROVIDERS`: its name, the capabilities it serves, its
-settings model, and a function that builds it for one agent's connection.
+Two kinds of provider share one registry: the built-ins (`tool_server/builtin/`, data in our
+database) and the integrations (`integrations/registry.py`, each with its own vendor, secrets
+and sandbox emulator). Adding an integration touches its folder and one line there, not this file.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from integrations.capabilities import (
     PaymentsProvider,
     ProviderNotConnectedError,
 )
+from integrations.common.spec import ConnectorEnv, IntegrationSpec
+from integrations.common.vault import CredentialVault
+from integrations.registry import INTEGRATIONS
 from tool_server.agents.models import Agent, Capability, Connection
 from tool_server.builtin import ContactBook, LocalCalendar, LocalCalendarSettings, Outbox
 from tool_server.clock import Clock
@@ -35,6 +39,8 @@ class ProviderEnv:
 
     db: Database
     clock: Clock
+    public_url: str = "http://127.0.0.1:8000"
+    vault: Callable[[str], CredentialVault] | None = None
 
 
 class _NoSettings(BaseModel):
@@ -43,45 +49,75 @@ class _NoSettings(BaseModel):
 
 @dataclass(frozen=True)
 class ProviderSpec:
-    """One provider: what it serves, what settings it takes, how to build it."""
+    """One provider: what it serves, what settings and secrets it takes, how to build it."""
 
     name: str
     capabilities: frozenset[Capability]
     settings_model: type[BaseModel]
-    build: Callable[[ProviderEnv, Agent, BaseModel], object]
+    build: Callable[[ProviderEnv, Agent, Connection, BaseModel], object]
     description: str
+    required_secrets: tuple[str, ...] = ()
+    optional_secrets: tuple[str, ...] = ()
+    integration: IntegrationSpec | None = None
+
+    @property
+    def secret_names(self) -> tuple[str, ...]:
+        return self.required_secrets + self.optional_secrets
 
 
-def _local_calendar(env: ProviderEnv, agent: Agent, settings: BaseModel) -> object:
+def _local_calendar(env: ProviderEnv, agent: Agent, _connection: Connection, settings: BaseModel) -> object:
     assert isinstance(settings, LocalCalendarSettings)
     return LocalCalendar(env.db, agent.id, settings.rules(agent.timezone), env.clock)
 
 
+def _from_integration(integration: IntegrationSpec) -> ProviderSpec:
+    def build(env: ProviderEnv, agent: Agent, connection: Connection, settings: BaseModel) -> object:
+        if env.vault is None or connection.id is None:
+            raise ConfigurationError("vault", f"{integration.name} needs a stored connection with secrets")
+        connector_env = ConnectorEnv(
+            clock=env.clock, connection_id=connection.id, public_url=env.public_url, timezone=agent.timezone
+        )
+        return integration.build(settings, env.vault(connection.id), connector_env)
+
+    return ProviderSpec(
+        name=integration.name,
+        capabilities=integration.capabilities,
+        settings_model=integration.settings_model,
+        build=build,
+        description=integration.description,
+        required_secrets=integration.required_secrets,
+        optional_secrets=integration.optional_secrets,
+        integration=integration,
+    )
+
+
+BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
+    ProviderSpec(
+        name="local_calendar",
+        capabilities=frozenset({"calendar"}),
+        settings_model=LocalCalendarSettings,
+        build=_local_calendar,
+        description="Built-in calendar: business hours, slot length, buffers, notice, horizon, closed dates.",
+    ),
+    ProviderSpec(
+        name="contact_book",
+        capabilities=frozenset({"crm"}),
+        settings_model=_NoSettings,
+        build=lambda env, agent, _connection, _settings: ContactBook(env.db, agent.id, env.clock),
+        description="Built-in contact book with notes.",
+    ),
+    ProviderSpec(
+        name="outbox",
+        capabilities=frozenset({"messaging"}),
+        settings_model=_NoSettings,
+        build=lambda env, agent, _connection, _settings: Outbox(env.db, agent.id, env.clock),
+        description="Built-in outbox: records messages and does not send them.",
+    ),
+)
+
 PROVIDERS: dict[str, ProviderSpec] = {
     spec.name: spec
-    for spec in (
-        ProviderSpec(
-            name="local_calendar",
-            capabilities=frozenset({"calendar"}),
-            settings_model=LocalCalendarSettings,
-            build=_local_calendar,
-            description="Built-in calendar: business hours, slot length, buffers, notice, horizon, closed dates.",
-        ),
-        ProviderSpec(
-            name="contact_book",
-            capabilities=frozenset({"crm"}),
-            settings_model=_NoSettings,
-            build=lambda env, agent, _settings: ContactBook(env.db, agent.id, env.clock),
-            description="Built-in contact book with notes.",
-        ),
-        ProviderSpec(
-            name="outbox",
-            capabilities=frozenset({"messaging"}),
-            settings_model=_NoSettings,
-            build=lambda env, agent, _settings: Outbox(env.db, agent.id, env.clock),
-            description="Built-in outbox: records messages and does not send them.",
-        ),
-    )
+    for spec in (*BUILTIN_PROVIDERS, *(_from_integration(integration) for integration in INTEGRATIONS.values()))
 }
 
 T = TypeVar("T")
@@ -99,8 +135,8 @@ class ProviderRegistry:
     def specs(self) -> Mapping[str, ProviderSpec]:
         return self._specs
 
-    def validate(self, connection: Connection) -> Connection:
-        """The connection with its settings checked and filled with defaults."""
+    def validate(self, connection: Connection, secrets: Mapping[str, str] | None = None) -> Connection:
+        """The connection with its settings checked and filled with defaults; secrets checked too."""
         spec = self._specs.get(connection.provider)
         if spec is None:
             known = ", ".join(sorted(self._specs))
@@ -114,6 +150,12 @@ class ProviderRegistry:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "settings"
             raise ConfigurationError(f"settings.{where}", first["msg"]) from None
+        missing = [name for name in spec.required_secrets if not (secrets or {}).get(name)]
+        if missing:
+            raise ConfigurationError(missing[0], f"{spec.name} needs the secret(s) {', '.join(missing)}")
+        unknown = [name for name in (secrets or {}) if name not in spec.secret_names]
+        if unknown:
+            raise ConfigurationError(unknown[0], f"{spec.name} takes no secret named {unknown[0]!r}")
         return connection.model_copy(update={"settings": settings.model_dump(mode="json", exclude_none=True)})
 
     def for_agent(self, agent: Agent) -> AgentProviders:
@@ -123,8 +165,14 @@ class ProviderRegistry:
         connection = agent.connections.get(capability)
         if connection is None:
             raise ProviderNotConnectedError(capability)
+        if connection.status == "expired":
+            reason = connection.status_detail or "credentials refused"
+            raise ProviderNotConnectedError(
+                capability,
+                f"the {connection.provider} connection has expired ({reason}); reconnect it with `tool-server connect`",
+            )
         cache_key = json.dumps(
-            [agent.id, agent.timezone, capability, connection.provider, connection.settings],
+            [agent.id, agent.timezone, capability, connection.id, connection.provider, connection.settings],
             sort_keys=True,
             default=str,
         )
@@ -133,7 +181,8 @@ class ProviderRegistry:
             spec = self._specs.get(connection.provider)
             if spec is None:
                 raise ProviderNotConnectedError(capability, f"unknown provider {connection.provider!r}")
-            provider = spec.build(self._env, agent, spec.settings_model.model_validate(connection.settings))
+            settings = spec.settings_model.model_validate(connection.settings)
+            provider = spec.build(self._env, agent, connection, settings)
             if len(self._built) > 4096:
                 self._built.clear()
             self._built[cache_key] = provider
@@ -148,8 +197,7 @@ class AgentProviders:
         self._agent = agent
 
     def _get(self, capability: Capability, kind: type[T]) -> T:
-        provider = self._registry.build(self._agent, capability)
-        return cast(T, provider)
+        return cast(T, self._registry.build(self._agent, capability))
 
     def calendar(self) -> CalendarProvider:
         return self._get("calendar", CalendarProvider)  # type: ignore[type-abstract]
@@ -162,6 +210,9 @@ class AgentProviders:
 
     def messaging(self) -> MessagingProvider:
         return self._get("messaging", MessagingProvider)  # type: ignore[type-abstract]
+
+    def connection(self, capability: Capability) -> Connection | None:
+        return self._agent.connections.get(capability)
 
 
 def describe_settings(spec: ProviderSpec) -> dict[str, Any]:

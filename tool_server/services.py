@@ -11,10 +11,13 @@ from tool_server.clock import Clock, system_clock
 from tool_server.dispatch import Deadlines, Dispatcher
 from tool_server.dispatch.audit import AuditLog
 from tool_server.dispatch.idempotency import IdempotencyStore
+from tool_server.message_log import MessageLog
 from tool_server.providers import PROVIDERS, ProviderEnv, ProviderRegistry, ProviderSpec
+from tool_server.secret_box import SecretBox
 from tool_server.settings import ServerSettings
 from tool_server.store.database import Database
 from tool_server.tools.catalogue import CATALOGUE, Catalogue
+from tool_server.vault import DatabaseVault
 
 __all__ = ["Services"]
 
@@ -28,6 +31,7 @@ class Services:
     db: Database
     agents: AgentRepository
     providers: ProviderRegistry
+    messages: MessageLog
     audit: AuditLog
     dispatcher: Dispatcher
 
@@ -46,7 +50,17 @@ class Services:
         """Wire the server. `provider_specs` lets embedders (and tests) add their own providers."""
         settings = settings or ServerSettings()
         db = Database(settings.database_url)
-        providers = ProviderRegistry(ProviderEnv(db=db, clock=clock), provider_specs)
+        agents = AgentRepository(
+            db, clock, SecretBox.from_settings(settings), auth_cache_seconds=settings.auth_cache_seconds
+        )
+        env = ProviderEnv(
+            db=db,
+            clock=clock,
+            public_url=settings.public_url.rstrip("/"),
+            vault=lambda connection_id: DatabaseVault(agents, connection_id),
+        )
+        providers = ProviderRegistry(env, provider_specs)
+        messages = MessageLog(db, clock)
         audit = AuditLog(db)
         dispatcher = Dispatcher(
             CATALOGUE,
@@ -64,13 +78,15 @@ class Services:
                 write_seconds=settings.write_deadline_seconds,
                 per_tool=settings.tool_deadlines,
             ),
+            messages,
         )
         return cls(
             settings=settings,
             clock=clock,
             db=db,
-            agents=AgentRepository(db, clock, auth_cache_seconds=settings.auth_cache_seconds),
+            agents=agents,
             providers=providers,
+            messages=messages,
             audit=audit,
             dispatcher=dispatcher,
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ServerSettings"]
@@ -37,3 +39,17 @@ class ServerSettings(BaseSettings):
         default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
     )
     log_level: str = "info"
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Encrypts connection credentials at rest. Comma-separated: the first key encrypts, every "
+        "key decrypts (add a new key first, run `tool-server keys rotate`, then drop the old one).",
+    )
+    secret_key_file: Path = Field(
+        default=Path("./data/secret.key"),
+        description="Where a generated key is kept when TOOL_SERVER_SECRET_KEY is not set (local use only).",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="This server's address as providers and platforms reach it (callbacks, sandbox connections).",
+    )
+    sandbox: bool = Field(default=True, description="Mount the provider emulators under /sandbox/<provider>/.")

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 
 from integrations.capabilities import Appointment, BookingRequest, TimeSlot
-from tool_server.agents.models import Agent
+from tool_server.agents.models import Agent, Connection
 from tool_server.providers import PROVIDERS, ProviderEnv, ProviderSpec, _NoSettings
 
 
@@ -76,7 +76,7 @@ class ScriptedCalendar:
 def specs_with(calendar: ScriptedCalendar) -> dict[str, ProviderSpec]:
     """The built-in providers plus `scripted_calendar`, which always answers with `calendar`."""
 
-    def build(_env: ProviderEnv, _agent: Agent, _settings: BaseModel) -> object:
+    def build(_env: ProviderEnv, _agent: Agent, _connection: Connection, _settings: BaseModel) -> object:
         return calendar
 
     return {

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from integrations.common.spec import CAPABILITIES, Capability
 
-__all__ = ["CAPABILITIES", "Agent", "Capability", "Connection"]
+__all__ = ["CAPABILITIES", "Agent", "Capability", "Connection", "ConnectionStatus"]
+
+
+ConnectionStatus = Literal["active", "expired"]
 
 
 class Connection(BaseModel):
-    """Which provider serves one capability for an agent, and with what settings."""
+    """Which provider serves one capability for an agent, and with what (non-secret) settings.
+
+    Secrets are never on this model: they stay sealed in the database and reach a connector
+    only through its credential vault.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     capability: Capability
     provider: str
     settings: dict[str, Any] = Field(default_factory=dict)
+    id: str | None = None
+    status: ConnectionStatus = "active"
+    status_detail: str | None = None
 
 
 class Agent(BaseModel):

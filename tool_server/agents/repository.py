@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from tool_server.agents.keys import generate_key, hash_key
 from tool_server.agents.models import Agent, Capability, Connection
 from tool_server.clock import Clock
+from tool_server.secret_box import SecretBox
 from tool_server.store.database import Database
 from tool_server.store.tables import AgentRow, ApiKeyRow, ConnectionRow, new_id
 
-__all__ = ["AgentRepository", "CreatedAgent"]
+__all__ = ["AgentRepository", "CreatedAgent", "StoredConnection"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,25 @@ class CreatedAgent:
     api_key: str
 
 
+def _connection(row: ConnectionRow) -> Connection:
+    return Connection(
+        id=row.id,
+        capability=row.capability,
+        provider=row.provider,
+        settings=row.settings,
+        status="expired" if row.status == "expired" else "active",
+        status_detail=row.status_detail,
+    )
+
+
+@dataclass(frozen=True)
+class StoredConnection:
+    """A connection with the agent it belongs to, for webhooks that arrive by connection id."""
+
+    agent_id: str
+    connection: Connection
+
+
 def _load(session: Session, row: AgentRow) -> Agent:
     connections = session.execute(select(ConnectionRow).where(ConnectionRow.agent_id == row.id)).scalars().all()
     return Agent(
@@ -33,10 +53,7 @@ def _load(session: Session, row: AgentRow) -> Agent:
         name=row.name,
         timezone=row.timezone,
         phone_region=row.phone_region,
-        connections={
-            c.capability: Connection(capability=c.capability, provider=c.provider, settings=c.settings)
-            for c in connections
-        },
+        connections={c.capability: _connection(c) for c in connections},
     )
 
 
@@ -47,9 +64,10 @@ class AgentRepository:
     process within `auth_cache_seconds`.
     """
 
-    def __init__(self, db: Database, clock: Clock, *, auth_cache_seconds: float = 5.0) -> None:
+    def __init__(self, db: Database, clock: Clock, box: SecretBox, *, auth_cache_seconds: float = 5.0) -> None:
         self._db = db
         self._clock = clock
+        self._box = box
         self._cache_ttl = auth_cache_seconds
         self._cache: dict[str, tuple[float, Agent]] = {}
 
@@ -60,7 +78,9 @@ class AgentRepository:
         timezone: str,
         phone_region: str,
         connections: Sequence[Connection] = (),
+        secrets: Mapping[str, Mapping[str, str]] | None = None,
     ) -> CreatedAgent:
+        """A new agent with its first key. `secrets` maps a capability to its connection's secrets."""
         now = self._clock()
         agent_id = new_id("agt")
         key = generate_key()
@@ -78,7 +98,7 @@ class AgentRepository:
             session.flush()
             session.add(self._key_row(agent_id, key))
             for connection in connections:
-                session.add(self._connection_row(agent_id, connection))
+                session.add(self._connection_row(agent_id, connection, (secrets or {}).get(connection.capability)))
             session.flush()
             return _load(session, row)
 
@@ -143,8 +163,10 @@ class AgentRepository:
             self._cache[digest] = (time.monotonic() + self._cache_ttl, agent)
         return agent
 
-    async def set_connection(self, agent_id: str, connection: Connection) -> Agent:
-        """Attach (or replace) the provider serving one capability."""
+    async def set_connection(
+        self, agent_id: str, connection: Connection, secrets: Mapping[str, str] | None = None
+    ) -> Agent:
+        """Attach (or replace) the provider serving one capability; its secrets are sealed."""
 
         def work(session: Session) -> Agent:
             agent = session.get(AgentRow, agent_id)
@@ -156,10 +178,12 @@ class AgentRepository:
                 )
             ).scalar_one_or_none()
             if existing is None:
-                session.add(self._connection_row(agent_id, connection))
+                session.add(self._connection_row(agent_id, connection, secrets))
             else:
                 existing.provider = connection.provider
                 existing.settings = connection.settings
+                existing.credentials = self._box.seal(dict(secrets)) if secrets else None
+                existing.status, existing.status_detail = "active", None
                 existing.updated_at = self._clock()
             session.flush()
             return _load(session, agent)
@@ -179,12 +203,63 @@ class AgentRepository:
         await self._db.run(work)
         self._cache.clear()
 
+    async def connection(self, connection_id: str) -> StoredConnection | None:
+        """A connection by id, with its agent (for provider webhooks)."""
+
+        def work(session: Session) -> StoredConnection | None:
+            row = session.get(ConnectionRow, connection_id)
+            return None if row is None else StoredConnection(row.agent_id, _connection(row))
+
+        return await self._db.run(work)
+
+    async def connection_secrets(self, connection_id: str) -> dict[str, str]:
+        """The connection's secrets, decrypted (empty when it has none)."""
+        sealed = await self._db.run(lambda session: _row(session, connection_id).credentials)
+        return self._box.open(sealed) if sealed else {}
+
+    async def save_connection_secrets(self, connection_id: str, updates: Mapping[str, str]) -> None:
+        """Merge `updates` into the sealed secrets (a refreshed OAuth token, say)."""
+
+        def work(session: Session) -> None:
+            row = _row(session, connection_id)
+            current = self._box.open(row.credentials) if row.credentials else {}
+            row.credentials = self._box.seal({**current, **updates})
+            row.updated_at = self._clock()
+
+        await self._db.run(work)
+
+    async def mark_connection_expired(self, connection_id: str, reason: str) -> None:
+        """Record that the connection's credentials stopped working; its tools answer NOT_CONNECTED."""
+
+        def work(session: Session) -> None:
+            row = _row(session, connection_id)
+            row.status, row.status_detail, row.updated_at = "expired", reason, self._clock()
+
+        await self._db.run(work)
+        self._cache.clear()
+
+    async def rotate_secrets(self) -> int:
+        """Re-seal every connection's secrets under the first configured key; the count re-sealed."""
+
+        def work(session: Session) -> int:
+            rows = session.execute(select(ConnectionRow).where(ConnectionRow.credentials.is_not(None))).scalars()
+            count = 0
+            for row in rows:
+                assert row.credentials is not None
+                row.credentials = self._box.rotate(row.credentials)
+                count += 1
+            return count
+
+        return await self._db.run(work)
+
     def _key_row(self, agent_id: str, key: str) -> ApiKeyRow:
         return ApiKeyRow(
             id=new_id("key"), agent_id=agent_id, key_prefix=key[:8], key_hash=hash_key(key), created_at=self._clock()
         )
 
-    def _connection_row(self, agent_id: str, connection: Connection) -> ConnectionRow:
+    def _connection_row(
+        self, agent_id: str, connection: Connection, secrets: Mapping[str, str] | None
+    ) -> ConnectionRow:
         now = self._clock()
         return ConnectionRow(
             id=new_id("con"),
@@ -192,6 +267,16 @@ class AgentRepository:
             capability=connection.capability,
             provider=connection.provider,
             settings=connection.settings,
+            credentials=self._box.seal(dict(secrets)) if secrets else None,
+            status="active",
+            status_detail=None,
             created_at=now,
             updated_at=now,
         )
+
+
+def _row(session: Session, connection_id: str) -> ConnectionRow:
+    row = session.get(ConnectionRow, connection_id)
+    if row is None:
+        raise LookupError(f"connection {connection_id} not found")
+    return row

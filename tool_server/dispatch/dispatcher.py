@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from integrations.common.deadline import deadline_scope
 from tool_server.agents.models import Agent
 from tool_server.clock import Clock
 from tool_server.dispatch.audit import AuditEntry, AuditLog
@@ -21,6 +22,7 @@ from tool_server.dispatch.idempotency import Claim, IdempotencyStore, Replay, de
 from tool_server.dispatch.redaction import redact
 from tool_server.dispatch.translate import from_exception, from_validation_error
 from tool_server.errors import ErrorCode, ErrorInfo, ToolError
+from tool_server.message_log import MessageLog
 from tool_server.providers import ProviderRegistry
 from tool_server.tools.base import ToolContext, ToolSpec
 from tool_server.tools.catalogue import Catalogue
@@ -92,8 +94,10 @@ class Dispatcher:
         audit: AuditLog,
         clock: Clock,
         deadlines: Deadlines,
+        messages: MessageLog | None = None,
     ) -> None:
         self.catalogue = catalogue
+        self._messages = messages
         self._providers = providers
         self._idempotency = idempotency
         self._audit = audit
@@ -188,8 +192,10 @@ class Dispatcher:
         self, spec: ToolSpec[Any, Any], context: ToolContext, parsed: BaseModel, deadline: float, expires: float
     ) -> ToolOutcome:
         try:
-            async with asyncio.timeout_at(expires) as scope:
-                result = await spec.run(context, parsed)
+            # The deadline scope lets connectors size timeouts and retries to the time left.
+            with deadline_scope(expires - asyncio.get_running_loop().time()):
+                async with asyncio.timeout_at(expires) as scope:
+                    result = await spec.run(context, parsed)
         except TimeoutError as error:
             if scope.expired():
                 return self._failure(spec.name, self._timeout(spec, deadline))
@@ -205,6 +211,7 @@ class Dispatcher:
             providers=self._providers.for_agent(agent),
             call_id=call.call_id,
             idempotency_key=key,
+            messages=self._messages,
         )
 
     @staticmethod

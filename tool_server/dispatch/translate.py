@@ -11,6 +11,7 @@ from integrations.capabilities import (
     NotFoundError,
     ProviderNotConnectedError,
     RateLimitedError,
+    RecipientOptedOutError,
     SlotUnavailableError,
     UpstreamError,
 )
@@ -70,6 +71,8 @@ def from_exception(error: BaseException, tool: str) -> ToolError:
             f"{error.kind} {error.identifier!r} was not found",
             speech=f"I couldn't find that {error.kind.split()[-1]}.",
         )
+    if isinstance(error, RecipientOptedOutError):
+        return ToolError(ErrorCode.OPTED_OUT, "the recipient opted out of text messages (replied STOP)")
     if isinstance(error, ProviderNotConnectedError):
         return ToolError(
             ErrorCode.NOT_CONNECTED,

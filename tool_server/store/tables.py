@@ -32,7 +32,9 @@ __all__ = [
     "ContactRow",
     "IdempotencyRow",
     "NoteRow",
+    "OptOutRow",
     "OutboxMessageRow",
+    "SentMessageRow",
     "ToolCallRow",
     "new_id",
 ]
@@ -99,6 +101,10 @@ class ConnectionRow(Base):
     capability: Mapped[str] = mapped_column(String(32))
     provider: Mapped[str] = mapped_column(String(64))
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The connection's secrets as one encrypted token (tool_server.secret_box); never plaintext.
+    credentials: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    status_detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -186,6 +192,36 @@ class OutboxMessageRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]
+
+
+class SentMessageRow(Base):
+    """A message a provider accepted, kept so delivery callbacks can update it."""
+
+    __tablename__ = "sent_messages"
+    __table_args__ = (UniqueConstraint("provider", "provider_message_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    connection_id: Mapped[str | None] = mapped_column(String(40))
+    provider: Mapped[str] = mapped_column(String(64))
+    provider_message_id: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(16))
+    to_number: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class OptOutRow(Base):
+    """A number that texted STOP to one of the agent's senders: nothing may be sent to it."""
+
+    __tablename__ = "sms_opt_outs"
+
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opted_out_at: Mapped[datetime]
 
 
 class IdempotencyRow(Base):

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field
 
 from tool_server.agents.models import Agent, Capability
+from tool_server.message_log import MessageLog
 from tool_server.providers import AgentProviders
 
 __all__ = ["ToolContext", "ToolInput", "ToolResult", "ToolSpec"]
@@ -38,6 +39,7 @@ class ToolContext:
     providers: AgentProviders
     call_id: str | None = None
     idempotency_key: str | None = None
+    messages: MessageLog | None = None
 
     @property
     def zone(self) -> ZoneInfo:
