@@ -22,6 +22,7 @@ from tool_server.transports.body_limit import BodySizeLimit
 from tool_server.transports.http_api import build_tools_router
 from tool_server.transports.http_errors import error_response
 from tool_server.transports.mcp_http import McpHttpEndpoint
+from tool_server.transports.provider_webhooks import build_webhooks_router
 
 __all__ = ["create_app"]
 
@@ -64,6 +65,15 @@ def create_app(
         return JSONResponse({"status": "ok", "version": __version__, "tools": len(services.catalogue)})
 
     app.include_router(build_tools_router(services))
+    app.include_router(build_webhooks_router(services))
+    if services.settings.sandbox:
+        # The provider emulators, each speaking its vendor's own paths below /sandbox/<provider>/.
+        app.state.sandboxes = {}
+        for name, spec in services.providers.specs.items():
+            if spec.integration is not None:
+                sandbox = spec.integration.sandbox()
+                app.state.sandboxes[name] = sandbox
+                app.mount(f"/sandbox/{name}", sandbox, name=f"sandbox-{name}")
     # Both spellings are served directly: many MCP clients do not follow a 307 on POST.
     for path in ("/mcp", "/mcp/"):
         app.router.routes.append(Route(path, endpoint=mcp_endpoint, methods=["GET", "POST", "DELETE"]))

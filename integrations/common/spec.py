@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -12,7 +12,21 @@ from pydantic import BaseModel
 from integrations.common.sandbox import Sandbox
 from integrations.common.vault import CredentialVault
 
-__all__ = ["CAPABILITIES", "Capability", "Checkable", "ConnectorEnv", "IntegrationSpec", "SandboxConnection"]
+__all__ = [
+    "CAPABILITIES",
+    "Capability",
+    "Checkable",
+    "ConnectorEnv",
+    "IntegrationSpec",
+    "MessageStatusEvent",
+    "OptOutEvent",
+    "SandboxConnection",
+    "WebhookEvent",
+    "WebhookHandler",
+    "WebhookRejectedError",
+    "WebhookReply",
+    "WebhookRequest",
+]
 
 Capability = Literal["calendar", "crm", "payments", "messaging"]
 CAPABILITIES: tuple[Capability, ...] = ("calendar", "crm", "payments", "messaging")
@@ -51,6 +65,54 @@ class Checkable(Protocol):
 
 
 @dataclass(frozen=True)
+class WebhookRequest:
+    """A provider's callback as the server received it. `url` is the public URL the provider called."""
+
+    kind: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    form: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class MessageStatusEvent:
+    """A sent message's delivery status changed."""
+
+    provider_message_id: str
+    status: str
+    error_code: int | None = None
+
+
+@dataclass(frozen=True)
+class OptOutEvent:
+    """A number opted out of (or back into) messages, e.g. by texting STOP or START."""
+
+    phone: str
+    opted_out: bool
+
+
+WebhookEvent = MessageStatusEvent | OptOutEvent
+
+
+@dataclass(frozen=True)
+class WebhookReply:
+    """What to answer the provider."""
+
+    status: int = 204
+    body: bytes = b""
+    media_type: str = "text/plain"
+
+
+class WebhookRejectedError(Exception):
+    """The callback failed verification (bad signature) or is not one this provider sends."""
+
+
+# (request, the connection's secrets) -> (events for the server to apply, the reply to send).
+WebhookHandler = Callable[[WebhookRequest, Mapping[str, str]], tuple[list[WebhookEvent], WebhookReply]]
+
+
+@dataclass(frozen=True)
 class IntegrationSpec:
     """A provider as the registry sees it. Each `integrations/<provider>/__init__.py` exports `SPEC`."""
 
@@ -66,3 +128,5 @@ class IntegrationSpec:
     sandbox_connection: Callable[[str], SandboxConnection]
     optional_secrets: tuple[str, ...] = field(default_factory=tuple)
     auth: Literal["oauth", "api_key"] = "api_key"
+    # Served at POST /webhooks/<name>/<connection_id>/<kind> when the provider calls back.
+    webhook: WebhookHandler | None = None

@@ -15,7 +15,7 @@ from tool_server.tools.availability import CHECK_AVAILABILITY
 from tool_server.tools.base import ToolSpec
 from tool_server.tools.contacts import ADD_NOTE, CREATE_CONTACT, FIND_CONTACT
 from tool_server.tools.messaging import SEND_SMS
-from tool_server.tools.payments import CREATE_PAYMENT_LINK
+from tool_server.tools.payments import CREATE_PAYMENT_LINK, GET_PAYMENT_STATUS
 
 __all__ = ["CATALOGUE", "Catalogue"]
 
@@ -54,6 +54,7 @@ CATALOGUE = Catalogue(
         CREATE_CONTACT,
         ADD_NOTE,
         CREATE_PAYMENT_LINK,
+        GET_PAYMENT_STATUS,
         SEND_SMS,
     ]
 )

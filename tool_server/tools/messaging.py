@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from integrations.capabilities import RecipientOptedOutError
+from tool_server.errors import ErrorCode, ToolError
 from tool_server.tools.base import ToolContext, ToolInput, ToolResult, ToolSpec
 from tool_server.tools.fields import Phone
 
@@ -25,8 +27,24 @@ class SendSmsResult(ToolResult):
     message: MessageView
 
 
+def _opted_out(to: str) -> ToolError:
+    return ToolError(ErrorCode.OPTED_OUT, f"the number ending in {to[-2:]} opted out of text messages (replied STOP)")
+
+
 async def send_sms(ctx: ToolContext, args: SendSmsInput) -> SendSmsResult:
-    message = await ctx.providers.messaging().send_sms(args.to, args.body, idempotency_key=ctx.idempotency_key)
+    messaging = ctx.providers.messaging()
+    # The opt-out list is the business's, whatever provider sends: check it before any provider call.
+    if ctx.messages is not None and await ctx.messages.is_opted_out(ctx.agent.id, args.to):
+        raise _opted_out(args.to)
+    try:
+        message = await messaging.send_sms(args.to, args.body, idempotency_key=ctx.idempotency_key)
+    except RecipientOptedOutError:
+        if ctx.messages is not None:
+            await ctx.messages.set_opt_out(ctx.agent.id, args.to, True)
+        raise _opted_out(args.to) from None
+    if ctx.messages is not None:
+        connection = ctx.providers.connection("messaging")
+        await ctx.messages.record_sent(ctx.agent.id, connection.id if connection else None, message)
     return SendSmsResult(
         message=MessageView(message_id=message.id, to=message.to, status=message.status),
         speech=f"I've sent a text to the number ending in {message.to[-2:]}.",
@@ -38,7 +56,8 @@ SEND_SMS = ToolSpec(
     title="Send a text message",
     description=(
         "Send an SMS to the caller, e.g. a confirmation or a payment link. Retrying the same message never "
-        "sends it twice. Answers NOT_CONNECTED when the business has no messaging provider connected."
+        "sends it twice. Answers OPTED_OUT when the number replied STOP, and NOT_CONNECTED when the business "
+        "has no messaging provider connected."
     ),
     input_model=SendSmsInput,
     output_model=SendSmsResult,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from integrations.capabilities import PaymentLinkRequest
+from integrations.capabilities import PaymentLink, PaymentLinkRequest
 from tool_server.spoken import spoken_money
 from tool_server.tools.base import ToolContext, ToolInput, ToolResult, ToolSpec
 from tool_server.tools.fields import Email, Phone
 
-__all__ = ["CREATE_PAYMENT_LINK"]
+__all__ = ["CREATE_PAYMENT_LINK", "GET_PAYMENT_STATUS"]
 
 
 class CreatePaymentLinkInput(ToolInput):
@@ -30,7 +30,7 @@ class PaymentLinkView(BaseModel):
     currency: str
     amount_spoken: str = Field(description="e.g. '$49.00'.")
     description: str
-    status: str
+    status: str = Field(description="'open', 'paid' or 'expired'.")
 
 
 class CreatePaymentLinkResult(ToolResult):
@@ -50,18 +50,33 @@ async def create_payment_link(ctx: ToolContext, args: CreatePaymentLinkInput) ->
             idempotency_key=ctx.idempotency_key,
         )
     )
-    amount = spoken_money(link.amount_minor, link.currency)
-    return CreatePaymentLinkResult(
-        payment_link=PaymentLinkView(
-            payment_link_id=link.id,
-            url=link.url,
-            amount_minor=link.amount_minor,
-            currency=link.currency,
-            amount_spoken=amount,
-            description=link.description,
-            status=link.status,
-        ),
-        speech=f"I've created a payment link for {amount}.",
+    view = _view(link)
+    return CreatePaymentLinkResult(payment_link=view, speech=f"I've created a payment link for {view.amount_spoken}.")
+
+
+class GetPaymentStatusInput(ToolInput):
+    payment_link_id: str = Field(min_length=1, max_length=255, description="Id from create_payment_link.")
+
+
+async def get_payment_status(ctx: ToolContext, args: GetPaymentStatusInput) -> CreatePaymentLinkResult:
+    link = await ctx.providers.payments().payment_status(args.payment_link_id)
+    view = _view(link)
+    speech = {
+        "paid": f"Thank you, your payment of {view.amount_spoken} has come through.",
+        "expired": f"That payment link for {view.amount_spoken} has expired. I can send you a new one.",
+    }.get(link.status, f"I don't see the payment of {view.amount_spoken} yet.")
+    return CreatePaymentLinkResult(payment_link=view, speech=speech)
+
+
+def _view(link: PaymentLink) -> PaymentLinkView:
+    return PaymentLinkView(
+        payment_link_id=link.id,
+        url=link.url,
+        amount_minor=link.amount_minor,
+        currency=link.currency,
+        amount_spoken=spoken_money(link.amount_minor, link.currency),
+        description=link.description,
+        status=link.status,
     )
 
 
@@ -81,4 +96,20 @@ CREATE_PAYMENT_LINK = ToolSpec(
     idempotent=True,
     caller_phone_field="customer_phone",
     examples=[{"amount_minor": 4900, "currency": "USD", "description": "Consultation deposit"}],
+)
+
+GET_PAYMENT_STATUS = ToolSpec(
+    name="get_payment_status",
+    title="Check a payment",
+    description=(
+        "Whether a payment link from create_payment_link has been paid: status is 'open', 'paid' or 'expired'. "
+        "Use it when the caller says they have paid."
+    ),
+    input_model=GetPaymentStatusInput,
+    output_model=CreatePaymentLinkResult,
+    run=get_payment_status,
+    capability="payments",
+    read_only=True,
+    idempotent=True,
+    examples=[{"payment_link_id": "cs_test_a1b2c3"}],
 )

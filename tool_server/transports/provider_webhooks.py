@@ -1,0 +1,60 @@
+"""Provider callbacks (delivery receipts, inbound STOP texts): POST /webhooks/{provider}/{connection_id}/{kind}.
+
+The integration verifies the request (signature on the raw body, against the connection's
+secrets) and turns it into vendor-neutral events; this route applies them. Nothing here knows
+a vendor.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from integrations.common.spec import MessageStatusEvent, OptOutEvent, WebhookRejectedError, WebhookRequest
+from tool_server.errors import ErrorCode, ToolError
+from tool_server.services import Services
+from tool_server.transports.http_errors import error_response
+
+__all__ = ["build_webhooks_router"]
+
+logger = logging.getLogger(__name__)
+
+
+def build_webhooks_router(services: Services) -> APIRouter:
+    router = APIRouter(prefix="/webhooks", tags=["provider webhooks"])
+
+    @router.post("/{provider}/{connection_id}/{kind}", summary="A provider's callback for one connection")
+    async def receive(provider: str, connection_id: str, kind: str, request: Request) -> Response:
+        spec = services.providers.specs.get(provider)
+        integration = spec.integration if spec is not None else None
+        stored = await services.agents.connection(connection_id)
+        handler = integration.webhook if integration is not None else None
+        if handler is None or stored is None or stored.connection.provider != provider:
+            return error_response(ToolError(ErrorCode.NOT_FOUND, "no such webhook").info())
+        body = await request.body()
+        form: dict[str, str] = {}
+        if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            form = {key: str(value) for key, value in (await request.form()).items()}
+        # Providers sign the public URL they called, which a proxy in front may have rewritten.
+        url = services.settings.public_url.rstrip("/") + request.url.path
+        if request.url.query:
+            url += "?" + request.url.query
+        incoming = WebhookRequest(kind=kind, url=url, headers=dict(request.headers), body=body, form=form)
+        secrets = await services.agents.connection_secrets(connection_id)
+        try:
+            events, reply = handler(incoming, secrets)
+        except WebhookRejectedError as rejected:
+            logger.warning("rejected %s webhook for %s: %s", provider, connection_id, rejected)
+            return error_response(ToolError(ErrorCode.UNAUTHORIZED, "webhook verification failed").info())
+        for event in events:
+            if isinstance(event, MessageStatusEvent):
+                await services.messages.update_status(
+                    provider, event.provider_message_id, event.status, event.error_code
+                )
+            elif isinstance(event, OptOutEvent):
+                await services.messages.set_opt_out(stored.agent_id, event.phone, event.opted_out)
+        return Response(content=reply.body, status_code=reply.status, media_type=reply.media_type)
+
+    return router
