@@ -14,7 +14,7 @@ from tool_server.tools.base import ToolSpec
 SPECS = list(CATALOGUE)
 
 
-def test_the_catalogue_holds_the_ten_tools_of_the_foundation() -> None:
+def test_the_catalogue_holds_every_tool_in_a_stable_order() -> None:
     assert CATALOGUE.names() == [
         "check_availability",
         "book_appointment",
@@ -25,6 +25,7 @@ def test_the_catalogue_holds_the_ten_tools_of_the_foundation() -> None:
         "create_contact",
         "add_note",
         "create_payment_link",
+        "get_payment_status",
         "send_sms",
     ]
 

@@ -8,6 +8,7 @@ import pytest
 from tests.conftest import MONDAY
 from tool_server.agents import CreatedAgent
 from tool_server.services import Services
+from tool_server.tools import CATALOGUE
 
 
 def bearer(agent: CreatedAgent) -> dict[str, str]:
@@ -38,7 +39,7 @@ async def test_the_tool_list_comes_in_each_schema_format(
 
     assert response.status_code == 200
     tools = response.json()["tools"]
-    assert len(tools) == 10
+    assert len(tools) == len(CATALOGUE)
     first = tools[0]
     if schema_format == "openai":
         assert first["type"] == "function"

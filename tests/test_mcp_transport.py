@@ -20,6 +20,7 @@ from tests.conftest import MONDAY
 from tests.support.callers import BASE_URL
 from tool_server.agents import CreatedAgent
 from tool_server.services import Services
+from tool_server.tools import CATALOGUE
 
 
 def _http2(app: Any, headers: dict[str, str]) -> httpx2.AsyncClient:
@@ -37,7 +38,7 @@ async def test_the_2025_11_25_handshake_works_as_pipecat_and_livekit_use_it(app:
         result = await session.call_tool("check_availability", {"date": MONDAY, "max_slots": 2})
 
     assert initialized.protocol_version == "2025-11-25"
-    assert len(tools.tools) == 10
+    assert len(tools.tools) == len(CATALOGUE)
     assert result.is_error is False
     assert result.structured_content is not None
     assert result.structured_content["slots"][0]["start"] == "2026-03-09T09:00:00-04:00"
@@ -161,7 +162,7 @@ async def test_stdio_serves_the_same_catalogue_for_one_agent(
         )
         found = await client.call_tool("find_appointments", {"caller_phone": "+12125550142"})
 
-    assert len(tools.tools) == 10
+    assert len(tools.tools) == len(CATALOGUE)
     assert booked.is_error is False
     assert found.structured_content is not None
     assert [a["start"][:16] for a in found.structured_content["appointments"]] == [f"{monday}T10:00"]

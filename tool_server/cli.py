@@ -13,8 +13,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
-from integrations.capabilities import ConfigurationError
+from integrations.capabilities import ConfigurationError, IntegrationError
+from integrations.common.deadline import deadline_scope
+from integrations.common.spec import Checkable
 from tool_server.agents.models import CAPABILITIES, Agent, Capability, Connection
+from tool_server.agents.sandbox import sandbox_connections
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
 from tool_server.store.migrate import upgrade_database
@@ -65,15 +68,31 @@ def _print(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
+def _initial_connections(
+    services: Services, *, sandbox: bool, outbox: bool
+) -> tuple[list[Connection], dict[str, dict[str, str]]]:
+    """Built-in calendar and contact book (plus the outbox), or, with `sandbox`, every emulator."""
+    connections = {c.capability: services.providers.validate(c) for c in DEFAULT_CONNECTIONS}
+    secrets: dict[str, dict[str, str]] = {}
+    if outbox:
+        connections["messaging"] = Connection(capability="messaging", provider="outbox")
+    if sandbox:
+        if not services.settings.sandbox:
+            raise CliError("--sandbox needs the emulators mounted; TOOL_SERVER_SANDBOX is false")
+        for connection, connection_secrets in sandbox_connections(services.providers, services.settings.public_url):
+            connections[connection.capability] = connection
+            secrets[connection.capability] = connection_secrets
+    return list(connections.values()), secrets
+
+
 async def _create_agent(services: Services, args: argparse.Namespace) -> int:
-    connections = list(DEFAULT_CONNECTIONS)
-    if args.outbox:
-        connections.append(Connection(capability="messaging", provider="outbox"))
+    connections, secrets = _initial_connections(services, sandbox=args.sandbox, outbox=args.outbox)
     created = await services.agents.create(
         args.name,
         timezone=_check_zone(args.timezone),
         phone_region=_check_region(args.region),
-        connections=[services.providers.validate(c) for c in connections],
+        connections=connections,
+        secrets=secrets,
     )
     _print(_agent_json(created.agent, created.api_key))
     return 0
@@ -102,19 +121,32 @@ async def _new_key(services: Services, args: argparse.Namespace) -> int:
 
 
 async def _demo_agent(services: Services, _args: argparse.Namespace) -> int:
-    """Make sure the demo agent exists and print it with a fresh key (earlier demo keys are revoked)."""
+    """Make sure the demo agent exists, connected to every sandbox emulator at the current public URL
+    (the port may have changed since the last run), and print it with a fresh key."""
+    connections, secrets = _initial_connections(services, sandbox=services.settings.sandbox, outbox=True)
     agent = await services.agents.find_by_name(DEMO_AGENT_NAME)
     if agent is None:
         created = await services.agents.create(
             DEMO_AGENT_NAME,
             timezone="America/New_York",
             phone_region="US",
-            connections=[*DEFAULT_CONNECTIONS, Connection(capability="messaging", provider="outbox")],
+            connections=connections,
+            secrets=secrets,
         )
         agent = created.agent
+    else:
+        for connection in connections:
+            agent = await services.agents.set_connection(agent.id, connection, secrets.get(connection.capability))
     key = await services.agents.issue_key(agent.id, revoke_existing=True)
     _print(_agent_json(agent, key))
     return 0
+
+
+def _option_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
 
 
 def _parse_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -131,11 +163,25 @@ def _parse_settings(args: argparse.Namespace) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep:
             raise CliError(f"--set takes key=value, got {item!r}")
-        try:
-            settings[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            settings[key] = raw
+        settings[key] = _option_value(raw)
     return settings
+
+
+def _extra_options(extra: Sequence[str]) -> dict[str, str]:
+    """`--api-key sk_test_x --from-number +1…` → {"api_key": "sk_test_x", "from_number": "+1…"}."""
+    options: dict[str, str] = {}
+    items = list(extra)
+    while items:
+        flag = items.pop(0)
+        if not flag.startswith("--") or len(flag) < 3:
+            raise CliError(f"unexpected argument {flag!r}; provider options look like --name value")
+        name, sep, value = flag[2:].partition("=")
+        if not sep:
+            if not items:
+                raise CliError(f"{flag} needs a value")
+            value = items.pop(0)
+        options[name.replace("-", "_")] = value
+    return options
 
 
 async def _connect(services: Services, args: argparse.Namespace) -> int:
@@ -152,14 +198,54 @@ async def _connect(services: Services, args: argparse.Namespace) -> int:
         (capability,) = spec.capabilities
     else:
         raise CliError(f"{spec.name} serves several capabilities; pass --capability")
+    settings = _parse_settings(args)
+    secrets: dict[str, str] = {}
+    for name, value in _extra_options(args.extra).items():
+        if name in spec.secret_names:
+            secrets[name] = value
+        else:
+            settings[name] = _option_value(value)
     try:
         connection = services.providers.validate(
-            Connection(capability=capability, provider=spec.name, settings=_parse_settings(args))
+            Connection(capability=capability, provider=spec.name, settings=settings), secrets
         )
     except ConfigurationError as error:
         raise CliError(str(error)) from None
-    updated = await services.agents.set_connection(agent.id, connection)
+    updated = await services.agents.set_connection(agent.id, connection, secrets or None)
     _print(_agent_json(updated))
+    return 0
+
+
+async def _test_connections(services: Services, args: argparse.Namespace) -> int:
+    """Check each connection of an agent and say whether it works."""
+    agent = await services.agents.get(args.agent_id)
+    if agent is None:
+        raise CliError(f"no agent {args.agent_id}")
+    results = []
+    for capability, connection in agent.connections.items():
+        entry: dict[str, Any] = {"capability": capability, "provider": connection.provider}
+        try:
+            provider = services.providers.build(agent, capability)
+            with deadline_scope(10):
+                if isinstance(provider, Checkable):
+                    entry["detail"] = await provider.check_connection()
+                else:
+                    entry["detail"] = "built-in"
+            entry["status"] = "ok"
+        except IntegrationError as error:
+            entry["status"], entry["detail"] = "failed", str(error)
+        results.append(entry)
+    if args.json:
+        _print(results)
+    else:
+        for entry in results:
+            print(f"{entry['capability']:<10} {entry['provider']:<16} {entry['status']:<7} {entry['detail']}")
+    return 0 if all(entry["status"] == "ok" for entry in results) else 1
+
+
+async def _rotate_keys(services: Services, _args: argparse.Namespace) -> int:
+    count = await services.agents.rotate_secrets()
+    print(f"re-sealed the credentials of {count} connection(s) under the first key in TOOL_SERVER_SECRET_KEY")
     return 0
 
 
@@ -189,6 +275,8 @@ def _serve(settings: ServerSettings, args: argparse.Namespace) -> int:
 
     if not args.no_migrate:
         upgrade_database(settings.database_url)
+    if "public_url" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"public_url": f"http://{args.host}:{args.port}"})
     uvicorn.run(
         create_app(settings),
         host=args.host,
@@ -249,6 +337,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--timezone", default="America/New_York", help="IANA business timezone")
     create.add_argument("--region", default="US", help="default phone region (ISO 3166 alpha-2)")
     create.add_argument("--outbox", action="store_true", help="connect the built-in outbox for messaging")
+    create.add_argument(
+        "--sandbox", action="store_true", help="connect every provider's sandbox emulator (at TOOL_SERVER_PUBLIC_URL)"
+    )
     create.set_defaults(run=_create_agent)
     listing = agents.add_parser("list", help="list agents")
     listing.add_argument("--json", action="store_true")
@@ -260,13 +351,32 @@ def _parser() -> argparse.ArgumentParser:
     demo = agents.add_parser("demo", help="ensure the demo agent exists; print it with a fresh key")
     demo.set_defaults(run=_demo_agent)
 
-    connect = commands.add_parser("connect", help="attach a provider to one of an agent's capabilities")
+    connect = commands.add_parser(
+        "connect",
+        help="attach a provider to one of an agent's capabilities",
+        description="Provider options go as --name value (e.g. --api-key sk_test_… --from-number +1…); "
+        "secret ones are sealed, the rest become settings.",
+    )
     connect.add_argument("agent_id")
     connect.add_argument("provider")
     connect.add_argument("--capability", choices=CAPABILITIES)
     connect.add_argument("--settings", help="provider settings as a JSON object")
     connect.add_argument("--set", action="append", metavar="KEY=VALUE", help="one setting (JSON value or text)")
-    connect.set_defaults(run=_connect)
+    connect.set_defaults(run=_connect, accepts_extra=True)
+
+    connections = commands.add_parser("connections", help="inspect an agent's connections").add_subparsers(
+        dest="connections", required=True
+    )
+    test = connections.add_parser("test", help="check that each connection works")
+    test.add_argument("agent_id")
+    test.add_argument("--json", action="store_true")
+    test.set_defaults(run=_test_connections)
+
+    keys = commands.add_parser("keys", help="manage the key that seals credentials").add_subparsers(
+        dest="keys", required=True
+    )
+    rotate = keys.add_parser("rotate", help="re-seal every credential under the first TOOL_SERVER_SECRET_KEY key")
+    rotate.set_defaults(run=_rotate_keys)
 
     disconnect = commands.add_parser("disconnect", help="detach the provider serving a capability")
     disconnect.add_argument("agent_id")
@@ -287,7 +397,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     settings = ServerSettings()
     # Logs go to stderr: stdout belongs to command output and to MCP over stdio.
     logging.basicConfig(
