@@ -101,12 +101,17 @@ def make_agent(services: Services) -> AgentFactory:
         timezone: str = "America/New_York",
         region: str = "US",
         connections: list[Connection] | None = None,
+        secrets: dict[str, dict[str, str]] | None = None,
     ) -> CreatedAgent:
+        secrets = secrets or {}
         return await services.agents.create(
             name,
             timezone=timezone,
             phone_region=region,
-            connections=[services.providers.validate(c) for c in (connections or DEFAULT_CONNECTIONS)],
+            connections=[
+                services.providers.validate(c, secrets.get(c.capability)) for c in (connections or DEFAULT_CONNECTIONS)
+            ],
+            secrets=secrets,
         )
 
     return make

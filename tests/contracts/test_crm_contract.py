@@ -1,0 +1,77 @@
+"""Every CRM behaves the same: find by phone or email, create without duplicates, update, notes."""
+
+from __future__ import annotations
+
+import pytest
+
+from integrations.capabilities import ContactDraft, CrmProvider, NotFoundError
+from tests.conftest import AgentFactory
+from tests.contracts.conftest import agent_with, build, providers_of
+from tests.support.sandbox_server import ServedSandboxes
+from tool_server.services import Services
+
+
+@pytest.fixture(params=providers_of("crm"))
+async def crm(
+    request: pytest.FixtureRequest, services: Services, make_agent: AgentFactory, sandboxes: ServedSandboxes
+) -> CrmProvider:
+    created = await agent_with(make_agent, sandboxes, "crm", request.param)
+    provider = build(services, created, "crm")
+    assert isinstance(provider, CrmProvider)
+    return provider
+
+
+async def test_a_created_contact_is_found_by_phone_and_by_email(crm: CrmProvider) -> None:
+    created = await crm.create_contact(ContactDraft(name="Jane Doe", phone="+12125550142", email="jane@example.com"))
+
+    assert created.name == "Jane Doe"
+    assert created.phone == "+12125550142"
+    assert created.email == "jane@example.com"
+    assert [c.id for c in await crm.find_contacts(phone="+12125550142")] == [created.id]
+    assert [c.id for c in await crm.find_contacts(email="jane@example.com")] == [created.id]
+    assert (await crm.get_contact(created.id)).id == created.id
+
+
+async def test_the_same_phone_or_email_never_makes_a_second_contact(crm: CrmProvider) -> None:
+    first = await crm.create_contact(ContactDraft(name="Jane", phone="+12125550142"))
+    by_phone = await crm.create_contact(ContactDraft(name="Jane Doe", phone="+12125550142"))
+    with_email = await crm.create_contact(ContactDraft(phone="+12125550142", email="jane@example.com"))
+    by_email = await crm.create_contact(ContactDraft(email="jane@example.com"))
+
+    assert by_phone.id == first.id
+    assert with_email.id == first.id
+    assert by_email.id == first.id
+    assert with_email.email == "jane@example.com"  # a blank filled in
+    assert (await crm.get_contact(first.id)).name == "Jane"  # nothing overwritten
+
+
+async def test_nobody_is_found_for_an_unknown_phone(crm: CrmProvider) -> None:
+    await crm.create_contact(ContactDraft(name="Jane", phone="+12125550142"))
+
+    assert await crm.find_contacts(phone="+12125550199") == []
+
+
+async def test_update_changes_only_the_given_fields(crm: CrmProvider) -> None:
+    contact = await crm.create_contact(ContactDraft(name="Jane Doe", phone="+12125550142"))
+
+    updated = await crm.update_contact(contact.id, ContactDraft(email="jane@example.com"))
+
+    assert updated.email == "jane@example.com"
+    assert updated.name == "Jane Doe"
+    assert updated.phone == "+12125550142"
+
+
+async def test_a_note_is_attached_to_its_contact(crm: CrmProvider) -> None:
+    contact = await crm.create_contact(ContactDraft(name="Jane", phone="+12125550142"))
+
+    note = await crm.add_note(contact.id, "Asked about whitening.")
+
+    assert note.contact_id == contact.id
+    assert note.body == "Asked about whitening."
+
+
+async def test_an_unknown_contact_is_not_found(crm: CrmProvider) -> None:
+    with pytest.raises(NotFoundError):
+        await crm.get_contact("999999999")
+    with pytest.raises(NotFoundError):
+        await crm.add_note("999999999", "hello")
