@@ -1,0 +1,43 @@
+"""Stripe: payment links as hosted Checkout Sessions, with an offline emulator."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from integrations.common.spec import ConnectorEnv, IntegrationSpec, SandboxConnection
+from integrations.common.vault import CredentialVault
+from integrations.stripe.connector import StripeConnector
+from integrations.stripe.sandbox import SANDBOX_API_KEY, build_sandbox
+from integrations.stripe.settings import StripeSettings
+
+__all__ = ["SPEC", "StripeConnector", "StripeSettings"]
+
+# Where the emulator's "payer" lands after paying; Stripe fills in {CHECKOUT_SESSION_ID}.
+SANDBOX_SUCCESS_URL = "https://example.com/paid?session_id={CHECKOUT_SESSION_ID}"
+
+
+def _build(settings: BaseModel, vault: CredentialVault, env: ConnectorEnv) -> StripeConnector:
+    if not isinstance(settings, StripeSettings):
+        raise TypeError(f"stripe needs StripeSettings, got {type(settings).__name__}")
+    return StripeConnector(settings, vault, env)
+
+
+def _sandbox_connection(base_url: str) -> SandboxConnection:
+    return SandboxConnection(
+        settings={"base_url": base_url, "success_url": SANDBOX_SUCCESS_URL},
+        secrets={"api_key": SANDBOX_API_KEY},
+    )
+
+
+SPEC = IntegrationSpec(
+    name="stripe",
+    capabilities=frozenset({"payments"}),
+    description="Stripe: hosted Checkout payment links, paid by card; payers become Stripe customers.",
+    docs_url="https://docs.stripe.com/api/checkout/sessions",
+    settings_model=StripeSettings,
+    required_secrets=("api_key",),
+    build=_build,
+    sandbox=build_sandbox,
+    sandbox_connection=_sandbox_connection,
+    auth="api_key",
+)
