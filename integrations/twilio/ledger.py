@@ -1,0 +1,89 @@
+"""What this process sent under each idempotency key, so a retried send does not text twice.
+
+Twilio has no idempotency key. Dispatch already stops two calls with the same key from running
+at once and replays a completed call, but it frees the key after a provider error so the call
+can be retried. After an *ambiguous* failure (5xx, timeout) Twilio may nevertheless have created
+the message, so the ledger keeps the attempt without a message; the next send with that key first
+looks for a matching message at Twilio (`is_same_send`) and answers with it instead of sending.
+The memory is per process and bounded; see the connector for the guarantee this gives.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from integrations.capabilities.models import Message
+from integrations.twilio.mappers import parse_rfc2822
+
+__all__ = ["CLOCK_SKEW", "Attempt", "SentLedger", "is_same_send"]
+
+# Twilio stamps date_created with its own clock, to the second; allow for skew against ours.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One send under a key: what was asked, and the message once Twilio confirmed it."""
+
+    to: str
+    body: str
+    # The From number or Messaging Service SID the message was sent with.
+    sender: str
+    # Wall-clock time just before the first request (not the connector's clock, which tests may pin).
+    started_at: datetime
+    # None while the outcome is unknown (in flight, or ended without an answer).
+    message: Message | None = None
+
+    def same_request(self, other: Attempt) -> bool:
+        return (self.to, self.body, self.sender) == (other.to, other.body, other.sender)
+
+
+class SentLedger:
+    """Idempotency key → the attempt made under it, with its message once Twilio confirmed one."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[str, Attempt] = OrderedDict()
+
+    def get(self, key: str) -> Attempt | None:
+        return self._entries.get(key)
+
+    def begin(self, key: str, attempt: Attempt) -> None:
+        """Record an attempt before its request goes out, so a cancelled call still leaves a trace."""
+        self._put(key, attempt)
+
+    def complete(self, key: str, attempt: Attempt, message: Message) -> Message:
+        self._put(key, replace(attempt, message=message))
+        return message
+
+    def forget(self, key: str) -> None:
+        """The attempt certainly sent nothing (Twilio refused it): a retry may send afresh."""
+        self._entries.pop(key, None)
+
+    def sent_ids(self) -> frozenset[str]:
+        """Message SIDs already attributed to a key, which must not match another key's attempt."""
+        return frozenset(entry.message.id for entry in self._entries.values() if entry.message is not None)
+
+    def _put(self, key: str, entry: Attempt) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+
+def is_same_send(payload: Mapping[str, Any], attempt: Attempt, *, claimed: frozenset[str]) -> bool:
+    """Whether a Message resource Twilio lists is the one `attempt` may have created."""
+    created = parse_rfc2822(payload.get("date_created"))
+    return (
+        str(payload.get("direction", "")).startswith("outbound")
+        and payload.get("sid") not in claimed
+        and payload.get("to") == attempt.to
+        and payload.get("body") == attempt.body
+        and attempt.sender in (payload.get("from"), payload.get("messaging_service_sid"))
+        and created is not None
+        and created >= attempt.started_at - CLOCK_SKEW
+    )

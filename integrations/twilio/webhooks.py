@@ -1,0 +1,101 @@
+"""Pure helpers for the requests Twilio sends to this server: signatures, status callbacks, STOP/START.
+
+The server's webhook routes call these; nothing here does I/O. Twilio signs each webhook with
+`X-Twilio-Signature`: base64(HMAC-SHA1(auth token, full URL + every POST parameter's name and
+value, sorted by name)). There is no timestamp, so there is no replay window to check.
+Docs: https://www.twilio.com/docs/usage/webhooks/webhooks-security
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from twilio.request_validator import RequestValidator
+
+__all__ = [
+    "OPT_IN_WORDS",
+    "OPT_OUT_WORDS",
+    "StatusPayloadError",
+    "StatusUpdate",
+    "opt_change",
+    "parse_status",
+    "sign",
+    "validate_signature",
+]
+
+# Twilio's default opt-out and opt-in keywords for long codes and toll-free numbers; Twilio itself
+# blocks further messages (error 21610) after an opt-out word until an opt-in word arrives.
+# https://help.twilio.com/articles/223134027-Twilio-support-for-opt-out-keywords-SMS-STOP-filtering-
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
+
+
+class StatusPayloadError(ValueError):
+    """A status callback without the fields every Twilio status callback carries."""
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """One message status change, as Twilio reports it to the StatusCallback URL."""
+
+    message_sid: str
+    status: str
+    # Set when the status is `failed` or `undelivered`, e.g. 30007 (carrier filtering).
+    error_code: int | None
+    to: str | None
+    from_: str | None
+    account_sid: str | None = None
+
+
+def sign(url: str, params: Mapping[str, str], auth_token: str) -> str:
+    """The `X-Twilio-Signature` Twilio would send for a form POST of `params` to `url`."""
+    signature: str = RequestValidator(auth_token).compute_signature(url, dict(params))
+    return signature
+
+
+def validate_signature(url: str, params: Mapping[str, str], signature: str, auth_token: str) -> bool:
+    """Whether `signature` is Twilio's for this URL and these form parameters.
+
+    `url` is the full URL Twilio requested, query string included. The SDK's validator accepts it
+    with and without an explicit default port, because Twilio signs whichever form it was given.
+    """
+    if not signature:
+        return False
+    valid: bool = RequestValidator(auth_token).validate(url, dict(params), signature)
+    return valid
+
+
+def parse_status(params: Mapping[str, str]) -> StatusUpdate:
+    """The status change in a StatusCallback form body.
+
+    Docs: https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks
+    """
+    # `SmsSid` and `SmsStatus` are the older names Twilio still sends next to the current ones.
+    sid = params.get("MessageSid") or params.get("SmsSid")
+    status = params.get("MessageStatus") or params.get("SmsStatus")
+    if not sid or not status:
+        raise StatusPayloadError("a Twilio status callback needs MessageSid and MessageStatus")
+    raw_code = (params.get("ErrorCode") or "").strip()
+    return StatusUpdate(
+        message_sid=sid,
+        status=status,
+        error_code=int(raw_code) if raw_code.isdigit() else None,
+        to=params.get("To") or None,
+        from_=params.get("From") or None,
+        account_sid=params.get("AccountSid") or None,
+    )
+
+
+def opt_change(body: str) -> Literal["opt_out", "opt_in"] | None:
+    """Whether an inbound text opts its sender out of or back into messages.
+
+    Like Twilio, only a message that is exactly one keyword counts ("stop" does, "please stop" does not).
+    """
+    word = body.strip().upper()
+    if word in OPT_OUT_WORDS:
+        return "opt_out"
+    if word in OPT_IN_WORDS:
+        return "opt_in"
+    return None
