@@ -1,0 +1,224 @@
+"""HubSpot as a CRM provider, through hubspot-api-client pointed at `settings.base_url`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from integrations.capabilities.errors import ProviderNotConnectedError, UpstreamError
+from integrations.capabilities.models import Contact, ContactDraft, Note
+from integrations.common.resilience import Resilience
+from integrations.common.spec import ConnectorEnv
+from integrations.common.vault import CredentialVault
+from integrations.hubspot import mappers, phones
+from integrations.hubspot.client import HubSpotClient
+from integrations.hubspot.errors import PROVIDER, ContactExistsError, MayHaveLandedError
+from integrations.hubspot.settings import HubSpotSettings
+from integrations.hubspot.tokens import token_manager
+
+__all__ = ["HubSpotConnector"]
+
+T = TypeVar("T")
+# Search page size (HubSpot allows 200) and how many pages to read: no caller has 1,000 records.
+_PAGE_SIZE = 100
+_MAX_PAGES = 10
+
+
+class HubSpotConnector:
+    """Contacts and notes in a HubSpot portal (CRM v3 objects, v4 association types).
+
+    Credentials come from the vault: an OAuth install (`client_id`, `client_secret`,
+    `refresh_token`; access tokens are refreshed a minute before expiry and once on a 401), or a
+    private-app token stored alone as `access_token`, used as is. A 401 that a refresh cannot
+    cure (revoked grant, deleted private app) marks the connection expired and raises
+    `ProviderNotConnectedError`.
+
+    Lookups by phone go through HubSpot's search API, which matches stored strings, not numbers:
+    see `mappers.search_request` for how every format is found, and `find_contacts` for the
+    check that drops near-misses. HubSpot itself refuses a second contact with the same email
+    (409); the connector searches before creating so that the same phone is not added twice.
+    """
+
+    name = PROVIDER
+
+    def __init__(self, settings: HubSpotSettings, vault: CredentialVault, env: ConnectorEnv) -> None:
+        self._vault = vault
+        self._env = env
+        self._client = HubSpotClient(settings.base_url)
+        self._tokens = token_manager(settings.base_url, vault, env.clock)
+        self._resilience = Resilience(PROVIDER)
+        # Search-then-create is not atomic: serialize this connection's creates in this process.
+        self._create_lock = asyncio.Lock()
+
+    async def find_contacts(self, *, phone: str | None = None, email: str | None = None) -> list[Contact]:
+        """Contacts holding the phone (in any stored format) or the email; phone matches first."""
+        if not phone and not email:
+            return []
+        found = await self._search(phone, email)
+        region = phones.region_of(phone)
+        return [mappers.to_contact(obj, region=region) for obj in found]
+
+    async def get_contact(self, contact_id: str) -> Contact:
+        """One contact by its HubSpot record id; raises `NotFoundError`."""
+        obj = await self._get(contact_id)
+        return mappers.to_contact(obj)
+
+    async def create_contact(self, draft: ContactDraft) -> Contact:
+        """The contact with this phone or email, its blanks filled in, or else a new one.
+
+        Never overwrites what HubSpot holds, and never creates a second contact for the same phone
+        or email: the search comes first, and HubSpot's 409 for a known email (which search can miss
+        for a few seconds after a create, its index lagging) leads to the existing contact.
+        """
+        region = phones.region_of(draft.phone)
+        async with self._create_lock:
+            if draft.phone or draft.email:
+                found = await self._search(draft.phone, draft.email)
+                if found:
+                    return mappers.to_contact(await self._fill_blanks(found[0], draft, found), region=region)
+            body = mappers.create_request(draft)
+            try:
+                created = await self._send(
+                    # HubSpot has no idempotency key for creates; only its email check makes a retry safe.
+                    lambda token: self._client.create_contact(token, self._timeout(), body),
+                    retry_if_sent=draft.email is not None,
+                )
+            except ContactExistsError as conflict:
+                existing = await self._get(conflict.existing_id)
+                return mappers.to_contact(await self._fill_blanks(existing, draft, [existing]), region=region)
+        return mappers.to_contact(created, region=region)
+
+    async def update_contact(self, contact_id: str, draft: ContactDraft) -> Contact:
+        """Change the given fields; fields left as None are kept. Raises `NotFoundError`."""
+        properties = mappers.update_request(draft)
+        if not properties:
+            return await self.get_contact(contact_id)
+        obj = await self._patch(contact_id, properties)
+        return mappers.to_contact(obj, region=phones.region_of(draft.phone))
+
+    async def add_note(self, contact_id: str, body: str) -> Note:
+        """Attach a note to the contact (association type 202); raises `NotFoundError` first if unknown."""
+        await self._get(contact_id)
+        when = self._env.clock()
+        request = mappers.note_request(contact_id, body, when)
+        obj = await self._send(
+            lambda token: self._client.create_note(token, self._timeout(), request), retry_if_sent=False
+        )
+        return mappers.to_note(obj, contact_id, fallback_time=when)
+
+    async def check_connection(self) -> str:
+        """One cheap authenticated read: the first contact of the portal, if any."""
+        await self._send(lambda token: self._client.list_contacts(token, self._timeout(), limit=1))
+        return "hubspot portal reachable"
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    async def _search(self, phone: str | None, email: str | None) -> list[dict[str, Any]]:
+        """Every contact HubSpot's search returns for the phone or email, kept only if it truly matches.
+
+        The computed phone properties drop the country code, so "+44 …" could share digits with a
+        US number; a contact stays only if a stored phone's digits are the E.164 number's digits
+        (with or without country code), or its email is the email.
+        """
+        results: dict[str, dict[str, Any]] = {}
+        after = "0"
+        for _page in range(_MAX_PAGES):
+            page = await self._search_page(
+                mappers.search_request(phone=phone, email=email, after=after, limit=_PAGE_SIZE)
+            )
+            for obj in page.get("results") or []:
+                results.setdefault(str(obj["id"]), obj)
+            cursor = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not isinstance(cursor, str) or not cursor:
+                break
+            after = cursor
+
+        matching = [obj for obj in results.values() if _holds_phone(obj, phone) or _holds_email(obj, email)]
+        # A phone match is the stronger identity for a caller; list it first (sorted() is stable).
+        return sorted(matching, key=lambda obj: 0 if _holds_phone(obj, phone) else 1)
+
+    async def _search_page(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._send(lambda token: self._client.search_contacts(token, self._timeout(), body))
+
+    async def _get(self, contact_id: str) -> dict[str, Any]:
+        return await self._send(
+            lambda token: self._client.get_contact(token, self._timeout(), contact_id, mappers.CONTACT_PROPERTIES)
+        )
+
+    async def _patch(self, contact_id: str, properties: dict[str, str]) -> dict[str, Any]:
+        body = {"properties": properties}
+        return await self._send(lambda token: self._client.update_contact(token, self._timeout(), contact_id, body))
+
+    async def _fill_blanks(
+        self, existing: dict[str, Any], draft: ContactDraft, found: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """PATCH only what `existing` lacks; a phone or email held by another found contact stays off."""
+        others = [obj for obj in found if obj.get("id") != existing.get("id")]
+        fill = mappers.blank_fields(
+            existing,
+            draft,
+            phone_taken=any(_holds_phone(obj, draft.phone) for obj in others),
+            email_taken=any(_holds_email(obj, draft.email) for obj in others),
+        )
+        if not fill:
+            return existing
+        return await self._patch(str(existing["id"]), fill)
+
+    def _timeout(self) -> float:
+        # Read on the worker thread at each attempt: the deadline keeps shrinking between retries.
+        return self._resilience.attempt_timeout()
+
+    async def _send(self, request: Callable[[str], T], *, retry_if_sent: bool = True) -> T:
+        """One HubSpot request with a valid token, retried by `Resilience`, refreshed once on a 401.
+
+        With `retry_if_sent=False` (creates HubSpot cannot deduplicate), a failure after the
+        request may have reached HubSpot (5xx, read timeout) is not retried: it could have landed.
+        """
+        attempt = request if retry_if_sent else _once_sent(request)
+        token = await self._tokens.token()
+        try:
+            return await self._resilience.run_sync(lambda: attempt(token))
+        except UpstreamError as error:
+            if error.status != 401:
+                raise
+        fresh = await self._refresh(stale=token)
+        try:
+            return await self._resilience.run_sync(lambda: attempt(fresh))
+        except UpstreamError as error:
+            if error.status != 401:
+                raise
+            # A token HubSpot just issued is refused: an app or portal problem, not an expiry.
+            raise UpstreamError(PROVIDER, "HubSpot refused a freshly issued access token", status=401) from None
+
+    async def _refresh(self, *, stale: str) -> str:
+        secrets = await self._vault.load()
+        if not secrets.get("refresh_token"):
+            # A private-app token: nothing to refresh it with, so HubSpot's 401 means it was revoked.
+            reason = "HubSpot refused the private app access token; store a new one"
+            await self._vault.mark_expired(reason)
+            raise ProviderNotConnectedError("crm", reason)
+        return await self._tokens.refresh(stale=stale)
+
+
+def _holds_phone(obj: dict[str, Any], phone: str | None) -> bool:
+    props = obj.get("properties") or {}
+    return phone is not None and any(phones.same_number(props.get(name), phone) for name in ("phone", "mobilephone"))
+
+
+def _holds_email(obj: dict[str, Any], email: str | None) -> bool:
+    stored = (obj.get("properties") or {}).get("email")
+    return email is not None and isinstance(stored, str) and stored.lower() == email.lower()
+
+
+def _once_sent(request: Callable[[str], T]) -> Callable[[str], T]:
+    """`request`, with failures that may have reached HubSpot made non-retryable."""
+
+    def attempt(token: str) -> T:
+        try:
+            return request(token)
+        except MayHaveLandedError as error:
+            detail = f"{error.detail}; not retried, HubSpot may have applied it"
+            raise UpstreamError(PROVIDER, detail, status=error.status) from None
+
+    return attempt

@@ -1,0 +1,810 @@
+"""The HubSpot connector against its emulator on a real 127.0.0.1 socket, and the emulator against HubSpot's spec."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from hubspot.crm.contacts.exceptions import ApiException
+
+from integrations.capabilities.crm import CrmProvider
+from integrations.capabilities.errors import (
+    NotFoundError,
+    ProviderNotConnectedError,
+    RateLimitedError,
+    UpstreamError,
+)
+from integrations.capabilities.models import ContactDraft
+from integrations.common.deadline import deadline_scope
+from integrations.common.sandbox import Fault, RecordedRequest, Sandbox
+from integrations.common.spec import Checkable, ConnectorEnv
+from integrations.common.vault import MemoryVault
+from integrations.hubspot import SPEC, HubSpotConnector
+from integrations.hubspot.errors import translate
+from integrations.hubspot.sandbox import SANDBOX_PRIVATE_APP_TOKEN, SANDBOX_REFRESH_TOKEN
+from integrations.hubspot.sandbox_state import HubSpotState
+from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
+from tests.support.specs import OpenApi
+
+NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+PHONE = "+12125550142"
+CONTACTS_SPEC = "hubspot/crm-contacts-v3.json"
+NOTES_SPEC = "hubspot/crm-notes-v3.json"
+CALCULATED_PHONE = "hs_searchable_calculated_phone_number"
+
+
+# -- fixtures -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Sandbox:
+    return SPEC.sandbox()
+
+
+@pytest.fixture(scope="module")
+def served(sandbox: Sandbox) -> Iterator[ServedSandboxes]:
+    with serve_sandboxes({"hubspot": sandbox}) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _fresh_portal(sandbox: Sandbox) -> None:
+    sandbox.reset()
+
+
+@pytest.fixture
+def state(sandbox: Sandbox) -> HubSpotState:
+    assert isinstance(sandbox.state, HubSpotState)
+    return sandbox.state
+
+
+@pytest.fixture
+def base_url(served: ServedSandboxes) -> str:
+    return served.url("hubspot")
+
+
+@pytest.fixture
+def vault(base_url: str) -> MemoryVault:
+    return MemoryVault(SPEC.sandbox_connection(base_url).secrets)
+
+
+@pytest.fixture
+def crm(base_url: str, vault: MemoryVault) -> HubSpotConnector:
+    return connect(base_url, vault)
+
+
+def connect(base_url: str, vault: MemoryVault) -> HubSpotConnector:
+    conn = SPEC.sandbox_connection(base_url)
+    settings = SPEC.settings_model.model_validate({**conn.settings, "base_url": base_url})
+    env = ConnectorEnv(
+        clock=lambda: NOW, connection_id="con_test", public_url="http://127.0.0.1:9", timezone="America/New_York"
+    )
+    connector = SPEC.build(settings, vault, env)
+    assert isinstance(connector, HubSpotConnector)
+    return connector
+
+
+def sent(sandbox: Sandbox, method: str, path: str) -> list[RecordedRequest]:
+    """Requests the emulator received with this method and exactly this path."""
+    return [r for r in sandbox.provider_requests() if r.method == method and r.path == path]
+
+
+def private_app(base_url: str) -> httpx.Client:
+    """A plain HTTP client on the emulator, authenticated with the sandbox private-app token."""
+    return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {SANDBOX_PRIVATE_APP_TOKEN}"})
+
+
+# -- the integration as the registry sees it ----------------------------------------------------------
+
+
+def test_the_spec_describes_an_oauth_crm_provider_with_sandbox_credentials(base_url: str) -> None:
+    conn = SPEC.sandbox_connection(base_url)
+
+    assert SPEC.name == "hubspot"
+    assert SPEC.capabilities == frozenset({"crm"})
+    assert SPEC.auth == "oauth"
+    assert SPEC.required_secrets == ("client_id", "client_secret", "refresh_token")
+    assert set(SPEC.optional_secrets) == {"access_token", "expires_at"}
+    assert conn.settings == {"base_url": base_url}
+    assert conn.secrets["refresh_token"] == SANDBOX_REFRESH_TOKEN
+
+
+def test_the_connector_is_a_crm_provider_that_can_check_its_connection(crm: HubSpotConnector) -> None:
+    assert isinstance(crm, CrmProvider)
+    assert isinstance(crm, Checkable)
+    assert crm.name == "hubspot"
+
+
+def test_settings_refuse_unknown_fields() -> None:
+    with pytest.raises(ValueError, match="extra"):
+        SPEC.settings_model.model_validate({"base_url": "http://127.0.0.1:1", "portal": "123"})
+
+
+async def test_check_connection_reports_the_portal_reachable(crm: HubSpotConnector, sandbox: Sandbox) -> None:
+    assert await crm.check_connection() == "hubspot portal reachable"
+    assert [r.query.get("limit") for r in sent(sandbox, "GET", "/crm/v3/objects/contacts")] == [["1"]]
+
+
+# -- finding callers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stored", ["(212) 555-0142", "212.555.0142", "+1 212-555-0142", "1-212-555-0142", PHONE])
+async def test_a_contact_stored_in_any_phone_format_is_found_by_its_e164_number(
+    crm: HubSpotConnector, state: HubSpotState, stored: str
+) -> None:
+    seeded = state.add_contact({"firstname": "Ada", "lastname": "Lovelace", "phone": stored})
+
+    found = await crm.find_contacts(phone=PHONE)
+
+    assert [c.id for c in found] == [seeded.id]
+    assert found[0].phone == PHONE
+    assert found[0].name == "Ada Lovelace"
+    assert found[0].provider == "hubspot"
+    assert found[0].raw["id"] == seeded.id
+
+
+async def test_a_mobile_phone_is_found_too(crm: HubSpotConnector, state: HubSpotState) -> None:
+    seeded = state.add_contact({"firstname": "Ada", "mobilephone": "212 555 0142"})
+
+    found = await crm.find_contacts(phone=PHONE)
+
+    assert [(c.id, c.phone) for c in found] == [(seeded.id, PHONE)]
+
+
+async def test_a_number_with_the_same_digits_in_another_country_is_not_the_caller(
+    crm: HubSpotConnector, state: HubSpotState
+) -> None:
+    state.add_contact({"firstname": "Not", "lastname": "Ada", "phone": "+44 2125550142"})
+
+    assert await crm.find_contacts(phone=PHONE) == []
+
+
+async def test_phone_matches_come_before_email_matches(crm: HubSpotConnector, state: HubSpotState) -> None:
+    by_email = state.add_contact({"firstname": "Email", "email": "ada@example.com"})
+    by_phone = state.add_contact({"firstname": "Phone", "phone": "(212) 555-0142"})
+
+    found = await crm.find_contacts(phone=PHONE, email="ada@example.com")
+
+    assert [c.id for c in found] == [by_phone.id, by_email.id]
+
+
+async def test_find_without_a_phone_or_email_asks_hubspot_nothing(crm: HubSpotConnector, sandbox: Sandbox) -> None:
+    assert await crm.find_contacts() == []
+    assert sandbox.provider_requests() == []
+
+
+async def test_search_follows_pages_beyond_the_first(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    formats = ["(212) 555-0142", "212.555.0142", "+1 212 555 0142"]
+    seeded = {state.add_contact({"phone": formats[i % 3], "firstname": f"Ada{i}"}).id for i in range(130)}
+
+    found = await crm.find_contacts(phone=PHONE)
+
+    assert {c.id for c in found} == seeded
+    searches = sent(sandbox, "POST", "/crm/v3/objects/contacts/search")
+    assert [r.body["after"] for r in searches] == ["0", "100"]
+
+
+# -- creating without duplicates ----------------------------------------------------------------------
+
+
+async def test_creating_twice_with_the_same_phone_keeps_one_contact(crm: HubSpotConnector, state: HubSpotState) -> None:
+    first = await crm.create_contact(ContactDraft(name="Ada Lovelace", phone=PHONE))
+    again = await crm.create_contact(ContactDraft(name="Someone Else", phone=PHONE))
+
+    assert again.id == first.id
+    assert again.name == "Ada Lovelace"
+    assert [c["id"] for c in state.dump()["contacts"]] == [first.id]
+    assert state.contacts[first.id].properties["firstname"] == "Ada"
+    assert state.contacts[first.id].properties["lastname"] == "Lovelace"
+
+
+async def test_creating_twice_with_the_same_email_in_another_case_keeps_one_contact(
+    crm: HubSpotConnector, state: HubSpotState
+) -> None:
+    first = await crm.create_contact(ContactDraft(name="Ada", email="ada@example.com"))
+    again = await crm.create_contact(ContactDraft(email="ADA@Example.com"))
+
+    assert again.id == first.id
+    assert again.email == "ada@example.com"
+    assert len(state.dump()["contacts"]) == 1
+
+
+async def test_creating_a_caller_someone_stored_in_another_format_fills_its_blanks_only(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    seeded = state.add_contact({"firstname": "Augusta", "phone": "(212) 555-0142"})
+
+    contact = await crm.create_contact(ContactDraft(name="Ada Lovelace", phone=PHONE, email="ada@example.com"))
+
+    assert contact.id == seeded.id
+    assert contact.name == "Augusta"
+    assert contact.email == "ada@example.com"
+    assert state.contacts[seeded.id].properties["phone"] == "(212) 555-0142"
+    assert [r.body for r in sent(sandbox, "PATCH", f"/crm/v3/objects/contacts/{seeded.id}")] == [
+        {"properties": {"email": "ada@example.com"}}
+    ]
+    assert sent(sandbox, "POST", "/crm/v3/objects/contacts") == []
+
+
+async def test_an_email_held_by_another_contact_is_not_copied_onto_the_phone_match(
+    crm: HubSpotConnector, state: HubSpotState
+) -> None:
+    by_phone = state.add_contact({"firstname": "Phone", "phone": PHONE})
+    by_email = state.add_contact({"firstname": "Email", "email": "ada@example.com"})
+
+    contact = await crm.create_contact(ContactDraft(phone=PHONE, email="ada@example.com"))
+
+    assert contact.id == by_phone.id
+    assert "email" not in state.contacts[by_phone.id].properties
+    assert state.contacts[by_email.id].properties["email"] == "ada@example.com"
+
+
+async def test_a_conflict_on_an_email_search_has_not_indexed_yet_returns_the_existing_contact(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    # HubSpot's search index lags writes: a contact created a moment ago is not found by search yet.
+    hidden = state.add_contact({"firstname": "Ada", "email": "ada@example.com"}, searchable=False)
+
+    contact = await crm.create_contact(ContactDraft(name="Ada Lovelace", phone=PHONE, email="ada@example.com"))
+
+    assert contact.id == hidden.id
+    assert contact.phone == PHONE
+    assert [c["id"] for c in state.dump()["contacts"]] == [hidden.id]
+    assert len(sent(sandbox, "POST", "/crm/v3/objects/contacts")) == 1
+    assert state.contacts[hidden.id].properties["phone"] == PHONE
+
+
+async def test_concurrent_creates_for_one_caller_make_one_contact(crm: HubSpotConnector, state: HubSpotState) -> None:
+    results = await asyncio.gather(*(crm.create_contact(ContactDraft(name="Ada", phone=PHONE)) for _ in range(3)))
+
+    assert len({c.id for c in results}) == 1
+    assert len(state.dump()["contacts"]) == 1
+
+
+async def test_a_rate_limited_create_is_retried_and_makes_one_contact(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    # A name alone: no search first, so the fault meets the POST itself.
+    sandbox.inject(Fault(kind="rate_limit", retry_after=0, times=1, path="/crm/v3/objects/contacts"))
+
+    contact = await crm.create_contact(ContactDraft(name="Ada Lovelace"))
+
+    assert [c["id"] for c in state.dump()["contacts"]] == [contact.id]
+    assert len(sent(sandbox, "POST", "/crm/v3/objects/contacts")) == 2
+
+
+async def test_a_create_hubspot_cannot_deduplicate_is_not_repeated_after_a_server_error(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    # A 502 may come after HubSpot stored the contact; without an email a second POST could duplicate it.
+    sandbox.inject(Fault(kind="server_error", status=502, times=0, path="/crm/v3/objects/contacts"))
+
+    with pytest.raises(UpstreamError) as caught:
+        await crm.create_contact(ContactDraft(name="Ada Lovelace"))
+
+    assert (caught.value.status, caught.value.retryable) == (502, False)
+    assert len(sent(sandbox, "POST", "/crm/v3/objects/contacts")) == 1
+
+
+async def test_a_note_is_not_repeated_after_a_server_error(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+    sandbox.inject(Fault(kind="server_error", times=0, path="/crm/v3/objects/notes"))
+
+    with pytest.raises(UpstreamError) as caught:
+        await crm.add_note(contact.id, "hello")
+
+    assert (caught.value.status, caught.value.retryable) == (503, False)
+    assert len(sent(sandbox, "POST", "/crm/v3/objects/notes")) == 1
+    assert state.dump()["notes"] == []
+
+
+# -- reading and updating -----------------------------------------------------------------------------
+
+
+async def test_get_contact_returns_the_mapped_contact(crm: HubSpotConnector, state: HubSpotState) -> None:
+    seeded = state.add_contact({"firstname": "Ada", "lastname": "Lovelace", "phone": PHONE, "email": "ada@example.com"})
+
+    contact = await crm.get_contact(seeded.id)
+
+    assert (contact.id, contact.name, contact.phone, contact.email) == (
+        seeded.id,
+        "Ada Lovelace",
+        PHONE,
+        "ada@example.com",
+    )
+    assert contact.created_at is not None
+    assert abs(contact.created_at - seeded.created_at) < timedelta(milliseconds=1)
+
+
+async def test_get_contact_for_an_unknown_id_raises_not_found(crm: HubSpotConnector) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        await crm.get_contact("999999")
+
+    assert (caught.value.kind, caught.value.identifier) == ("contact", "999999")
+
+
+async def test_update_fills_the_given_fields_and_keeps_the_rest(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    created = await crm.create_contact(ContactDraft(phone=PHONE))
+
+    updated = await crm.update_contact(created.id, ContactDraft(name="Ada Lovelace", email="ada@example.com"))
+
+    assert (updated.name, updated.phone, updated.email) == ("Ada Lovelace", PHONE, "ada@example.com")
+    assert (await crm.get_contact(created.id)).email == "ada@example.com"
+    assert sent(sandbox, "PATCH", f"/crm/v3/objects/contacts/{created.id}")[0].body == {
+        "properties": {"firstname": "Ada", "lastname": "Lovelace", "email": "ada@example.com"}
+    }
+
+
+async def test_update_of_an_unknown_contact_raises_not_found(crm: HubSpotConnector) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        await crm.update_contact("424242", ContactDraft(name="Ada"))
+
+    assert caught.value.identifier == "424242"
+
+
+# -- notes --------------------------------------------------------------------------------------------
+
+
+async def test_add_note_associates_the_note_with_the_contact(crm: HubSpotConnector, state: HubSpotState) -> None:
+    contact = await crm.create_contact(ContactDraft(name="Ada", phone=PHONE))
+
+    note = await crm.add_note(contact.id, "Wants a cleaning on Monday")
+
+    assert (note.contact_id, note.body, note.created_at, note.provider) == (
+        contact.id,
+        "Wants a cleaning on Monday",
+        NOW,
+        "hubspot",
+    )
+    [stored] = state.dump()["notes"]
+    assert stored["id"] == note.id
+    assert stored["properties"]["hs_note_body"] == "Wants a cleaning on Monday"
+    assert stored["associations"] == [
+        {"to": {"id": contact.id}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}]}
+    ]
+
+
+async def test_add_note_for_an_unknown_contact_raises_not_found_and_writes_nothing(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        await crm.add_note("31337", "hello")
+
+    assert (caught.value.kind, caught.value.identifier) == ("contact", "31337")
+    assert state.dump()["notes"] == []
+    assert sent(sandbox, "POST", "/crm/v3/objects/notes") == []
+
+
+# -- OAuth and private-app tokens ---------------------------------------------------------------------
+
+
+async def test_an_access_token_is_fetched_when_none_is_stored(
+    crm: HubSpotConnector, vault: MemoryVault, sandbox: Sandbox
+) -> None:
+    assert "access_token" not in vault.secrets
+
+    await crm.find_contacts(phone=PHONE)
+
+    assert vault.secrets["access_token"].startswith("sandbox-access-")
+    assert datetime.fromisoformat(vault.secrets["expires_at"]) == NOW.replace(minute=30)
+    [token_request] = sent(sandbox, "POST", "/oauth/v1/token")
+    assert token_request.body["grant_type"] == "refresh_token"
+    assert token_request.body["refresh_token"] == SANDBOX_REFRESH_TOKEN
+
+
+async def test_an_expired_access_token_is_refreshed_silently_and_the_call_retried_once(
+    crm: HubSpotConnector, vault: MemoryVault, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    seeded = state.add_contact({"firstname": "Ada", "phone": PHONE})
+    await crm.get_contact(seeded.id)
+    stale = vault.secrets["access_token"]
+    sandbox.inject(Fault(kind="expire_access_tokens"))
+
+    contact = await crm.get_contact(seeded.id)
+
+    assert contact.id == seeded.id
+    assert vault.secrets["access_token"] != stale
+    assert vault.expired_reason is None
+    assert len(sent(sandbox, "POST", "/oauth/v1/token")) == 2
+    assert len(sent(sandbox, "GET", f"/crm/v3/objects/contacts/{seeded.id}")) == 3
+
+
+async def test_a_revoked_refresh_token_marks_the_connection_expired(
+    crm: HubSpotConnector, vault: MemoryVault, sandbox: Sandbox
+) -> None:
+    await crm.find_contacts(phone=PHONE)
+    sandbox.inject(Fault(kind="revoke_refresh_tokens"))
+    sandbox.inject(Fault(kind="expire_access_tokens"))
+
+    with pytest.raises(ProviderNotConnectedError) as caught:
+        await crm.find_contacts(phone=PHONE)
+
+    assert caught.value.capability == "crm"
+    assert vault.expired_reason is not None
+    assert "reconnect" in vault.expired_reason
+    assert SANDBOX_REFRESH_TOKEN not in str(caught.value)
+
+
+async def test_the_emulator_refuses_a_revoked_refresh_token_as_hubspot_does(base_url: str, sandbox: Sandbox) -> None:
+    sandbox.inject(Fault(kind="revoke_refresh_tokens"))
+    secrets = SPEC.sandbox_connection(base_url).secrets
+
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(f"{base_url}/oauth/v1/token", data={"grant_type": "refresh_token", **secrets})
+
+    assert answer.status_code == 400
+    assert answer.json()["status"] == "BAD_REFRESH_TOKEN"
+    assert answer.json()["message"] == "missing or unknown refresh token"
+    assert "correlationId" in answer.json()
+
+
+async def test_a_private_app_token_works_without_any_refresh(
+    base_url: str, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    vault = MemoryVault({"access_token": SANDBOX_PRIVATE_APP_TOKEN})
+    seeded = state.add_contact({"firstname": "Ada", "phone": "(212) 555-0142"})
+
+    found = await connect(base_url, vault).find_contacts(phone=PHONE)
+
+    assert [c.id for c in found] == [seeded.id]
+    assert sent(sandbox, "POST", "/oauth/v1/token") == []
+    assert vault.secrets == {"access_token": SANDBOX_PRIVATE_APP_TOKEN}
+
+
+async def test_a_refused_private_app_token_marks_the_connection_expired_without_refreshing(
+    base_url: str, sandbox: Sandbox
+) -> None:
+    vault = MemoryVault({"access_token": "pat-na1-deleted"})
+
+    with pytest.raises(ProviderNotConnectedError):
+        await connect(base_url, vault).find_contacts(phone=PHONE)
+
+    assert vault.expired_reason is not None
+    assert "private app" in vault.expired_reason
+    assert sent(sandbox, "POST", "/oauth/v1/token") == []
+
+
+# -- faults -------------------------------------------------------------------------------------------
+
+
+async def test_one_rate_limit_with_retry_after_is_waited_out(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    seeded = state.add_contact({"phone": PHONE})
+    sandbox.inject(Fault(kind="rate_limit", retry_after=1, times=1, path="/crm/v3/objects/contacts/search"))
+    started = time.monotonic()
+
+    found = await crm.find_contacts(phone=PHONE)
+
+    assert [c.id for c in found] == [seeded.id]
+    assert time.monotonic() - started >= 1.0
+    assert len(sent(sandbox, "POST", "/crm/v3/objects/contacts/search")) == 2
+
+
+async def test_a_persistent_server_error_raises_upstream_error_within_the_deadline(
+    crm: HubSpotConnector, sandbox: Sandbox
+) -> None:
+    sandbox.inject(Fault(kind="server_error", times=0))
+    started = time.monotonic()
+
+    with deadline_scope(3), pytest.raises(UpstreamError) as caught:
+        await crm.find_contacts(phone=PHONE)
+
+    assert time.monotonic() - started < 3.5
+    assert caught.value.status == 503
+    assert caught.value.retryable is True
+    assert len(sent(sandbox, "POST", "/crm/v3/objects/contacts/search")) >= 2
+
+
+async def test_a_slow_hubspot_times_out_within_the_deadline(crm: HubSpotConnector, sandbox: Sandbox) -> None:
+    await crm.check_connection()  # the token first, outside the slow window
+    sandbox.inject(Fault(kind="slow", seconds=1.5, times=0))
+    started = time.monotonic()
+
+    with deadline_scope(0.8), pytest.raises(UpstreamError) as caught:
+        await crm.find_contacts(phone=PHONE)
+
+    assert time.monotonic() - started < 1.3
+    assert caught.value.retryable is True
+    assert "timed out" in str(caught.value)
+
+
+async def test_an_unreachable_hubspot_is_a_retryable_upstream_error() -> None:
+    connector = connect("http://127.0.0.1:9", MemoryVault({"access_token": SANDBOX_PRIVATE_APP_TOKEN}))
+
+    with deadline_scope(2), pytest.raises(UpstreamError) as caught:
+        await connector.get_contact("1001")
+
+    assert caught.value.retryable is True
+    assert "unreachable" in str(caught.value)
+
+
+def test_a_rate_limit_without_retry_after_waits_for_hubspots_window() -> None:
+    error = ApiException(status=429, reason="Too Many Requests")
+    error.headers = {"x-hubspot-ratelimit-interval-milliseconds": "10000"}
+    error.body = b'{"status":"error","errorType":"RATE_LIMIT"}'
+
+    translated = translate(error)
+
+    assert isinstance(translated, RateLimitedError)
+    assert translated.retry_after == 10.0
+
+
+def test_a_forbidden_answer_is_a_permanent_upstream_error_naming_the_category() -> None:
+    error = ApiException(status=403, reason="Forbidden")
+    error.body = b'{"status":"error","message":"This app lacks scopes","category":"MISSING_SCOPES"}'
+
+    translated = translate(error, record=("contact", "1"))
+
+    assert isinstance(translated, UpstreamError)
+    assert (translated.status, translated.retryable) == (403, False)
+    assert "MISSING_SCOPES" in str(translated)
+
+
+# -- the emulator against HubSpot's spec --------------------------------------------------------------
+
+
+async def test_every_request_of_a_whole_flow_is_accepted_by_hubspots_spec(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    state.add_contact({"firstname": "Hidden", "email": "hidden@example.com"}, searchable=False)
+    await crm.check_connection()
+    contact = await crm.create_contact(ContactDraft(name="Ada Lovelace", phone=PHONE))
+    await crm.create_contact(ContactDraft(phone=PHONE, email="ada@example.com"))
+    await crm.create_contact(ContactDraft(name="Hidden Person", email="hidden@example.com"))
+    await crm.update_contact(contact.id, ContactDraft(name="Ada King"))
+    await crm.get_contact(contact.id)
+    await crm.add_note(contact.id, "Called about a refill")
+
+    contacts, notes = OpenApi(CONTACTS_SPEC), OpenApi(NOTES_SPEC)
+    problems: list[str] = []
+    checked = 0
+    for request in sandbox.provider_requests():
+        if request.path == "/oauth/v1/token":
+            continue  # HubSpot's OAuth endpoint is not in the CRM specs.
+        spec = notes if request.path.startswith("/crm/v3/objects/notes") else contacts
+        problems += spec.check_request(request)
+        checked += 1
+
+    assert problems == []
+    assert checked >= 8
+    assert {r.path for r in sandbox.provider_requests()} >= {
+        "/crm/v3/objects/contacts",
+        "/crm/v3/objects/contacts/search",
+        f"/crm/v3/objects/contacts/{contact.id}",
+        "/crm/v3/objects/notes",
+    }
+
+
+def test_the_spec_check_flags_a_search_without_its_required_fields() -> None:
+    request = RecordedRequest("POST", "/crm/v3/objects/contacts/search", {}, {}, {"filterGroups": [], "limit": 10})
+
+    problems = OpenApi(CONTACTS_SPEC).check_request(request)
+
+    assert any("'after'" in p for p in problems)
+    assert any("'sorts'" in p for p in problems)
+
+
+def test_contact_answers_match_hubspots_schemas(base_url: str, state: HubSpotState) -> None:
+    spec = OpenApi(CONTACTS_SPEC)
+    state.add_contact({"firstname": "Grace", "phone": "(212) 555-0199"})
+    with private_app(base_url) as client:
+        created = client.post(
+            "/crm/v3/objects/contacts",
+            json={"properties": {"firstname": "Ada", "email": "ada@example.com"}, "associations": []},
+        )
+        fetched = client.get(f"/crm/v3/objects/contacts/{created.json()['id']}", params={"properties": "email"})
+        page = client.get("/crm/v3/objects/contacts", params={"limit": 1})
+        search = client.post(
+            "/crm/v3/objects/contacts/search",
+            json={"filterGroups": [], "properties": ["email"], "sorts": [], "limit": 1, "after": "0"},
+        )
+
+    assert created.status_code == 201
+    assert spec.validate("SimplePublicObject", created.json()) == []
+    assert spec.validate("SimplePublicObjectWithAssociations", fetched.json()) == []
+    assert fetched.json()["properties"]["email"] == "ada@example.com"
+    assert spec.validate("CollectionResponseSimplePublicObjectWithAssociationsForwardPaging", page.json()) == []
+    assert page.json()["paging"]["next"]["after"] == created.json()["id"]
+    assert spec.validate("CollectionResponseWithTotalSimplePublicObject", search.json()) == []
+    assert search.json()["total"] == 2
+    assert search.json()["paging"]["next"]["after"] == "1"
+
+
+def test_note_answers_match_hubspots_schemas(base_url: str, state: HubSpotState) -> None:
+    spec = OpenApi(NOTES_SPEC)
+    contact = state.add_contact({"firstname": "Ada"})
+    association = {
+        "to": {"id": contact.id},
+        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}],
+    }
+    with private_app(base_url) as client:
+        created = client.post(
+            "/crm/v3/objects/notes",
+            json={"properties": {"hs_timestamp": "1772636400000", "hs_note_body": "hi"}, "associations": [association]},
+        )
+        fetched = client.get(f"/crm/v3/objects/notes/{created.json()['id']}", params={"associations": "contacts"})
+
+    assert created.status_code == 201
+    assert spec.validate("SimplePublicObject", created.json()) == []
+    assert created.json()["properties"]["hs_timestamp"] == "2026-03-04T15:00:00.000Z"
+    assert spec.validate("SimplePublicObjectWithAssociations", fetched.json()) == []
+    assert fetched.json()["associations"]["contacts"]["results"] == [{"id": contact.id, "type": "note_to_contact"}]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "category"),
+    [
+        ("GET", "/crm/v3/objects/contacts/999", None, 404, "OBJECT_NOT_FOUND"),
+        ("PATCH", "/crm/v3/objects/contacts/999", {"properties": {"firstname": "A"}}, 404, "OBJECT_NOT_FOUND"),
+        ("POST", "/crm/v3/objects/contacts", {"properties": {"shoe_size": "9"}, "associations": []}, 400, None),
+        ("POST", "/crm/v3/objects/contacts", {"properties": {"createdate": "x"}, "associations": []}, 400, None),
+        ("POST", "/crm/v3/objects/notes", {"properties": {"hs_note_body": "no time"}, "associations": []}, 400, None),
+        ("GET", "/crm/v3/objects/notes/999", None, 404, "OBJECT_NOT_FOUND"),
+    ],
+)
+def test_error_answers_are_in_hubspots_error_format(
+    base_url: str, method: str, path: str, body: Any, status: int, category: str | None
+) -> None:
+    with private_app(base_url) as client:
+        answer = client.request(method, path, json=body)
+
+    assert answer.status_code == status
+    assert answer.json()["category"] == (category or "VALIDATION_ERROR")
+    assert OpenApi(CONTACTS_SPEC).validate("Error", answer.json()) == []
+
+
+def test_a_duplicate_email_is_a_conflict_naming_the_existing_id(base_url: str, state: HubSpotState) -> None:
+    existing = state.add_contact({"email": "ada@example.com"})
+
+    with private_app(base_url) as client:
+        answer = client.post(
+            "/crm/v3/objects/contacts", json={"properties": {"email": "ADA@example.com"}, "associations": []}
+        )
+
+    assert answer.status_code == 409
+    assert answer.json()["category"] == "CONFLICT"
+    assert answer.json()["message"] == f"Contact already exists. Existing ID: {existing.id}"
+    assert OpenApi(CONTACTS_SPEC).validate("Error", answer.json()) == []
+
+
+@pytest.mark.parametrize(
+    ("token", "category"),
+    [(None, "INVALID_AUTHENTICATION"), ("made-up", "INVALID_AUTHENTICATION")],
+)
+def test_requests_without_a_valid_token_get_hubspots_401(base_url: str, token: str | None, category: str) -> None:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    answer = httpx.get(f"{base_url}/crm/v3/objects/contacts", headers=headers)
+
+    assert answer.status_code == 401
+    assert answer.json()["category"] == category
+    assert OpenApi(CONTACTS_SPEC).validate("Error", answer.json()) == []
+
+
+async def test_an_expired_token_gets_hubspots_expired_authentication_answer(
+    base_url: str, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    token = state.refresh({"grant_type": "refresh_token", **SPEC.sandbox_connection(base_url).secrets})["access_token"]
+    sandbox.inject(Fault(kind="expire_access_tokens"))
+
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(f"{base_url}/crm/v3/objects/contacts", headers={"Authorization": f"Bearer {token}"})
+
+    assert answer.status_code == 401
+    assert answer.json()["category"] == "EXPIRED_AUTHENTICATION"
+
+
+def test_an_injected_rate_limit_answers_in_hubspots_format(base_url: str, sandbox: Sandbox) -> None:
+    sandbox.inject(Fault(kind="rate_limit", retry_after=2))
+
+    with private_app(base_url) as client:
+        answer = client.get("/crm/v3/objects/contacts")
+
+    assert answer.status_code == 429
+    assert answer.headers["Retry-After"] == "2"
+    assert answer.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
+    assert answer.headers["X-HubSpot-RateLimit-Remaining"] == "0"
+    assert answer.json()["errorType"] == "RATE_LIMIT"
+    assert answer.json()["policyName"] == "TEN_SECONDLY_ROLLING"
+
+
+def test_an_injected_server_error_answers_in_hubspots_error_format(base_url: str, sandbox: Sandbox) -> None:
+    sandbox.inject(Fault(kind="server_error", status=502))
+
+    with private_app(base_url) as client:
+        answer = client.get("/crm/v3/objects/contacts")
+
+    assert answer.status_code == 502
+    assert OpenApi(CONTACTS_SPEC).validate("Error", answer.json()) == []
+
+
+# -- the emulator's search semantics ------------------------------------------------------------------
+
+
+def _search(base_url: str, groups: list[list[dict[str, Any]]], **extra: Any) -> dict[str, Any]:
+    body = {
+        "filterGroups": [{"filters": filters} for filters in groups],
+        "properties": ["firstname"],
+        "sorts": [],
+        "limit": 10,
+        "after": "0",
+        **extra,
+    }
+    with private_app(base_url) as client:
+        answer = client.post("/crm/v3/objects/contacts/search", json=body)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def _names(answer: dict[str, Any]) -> list[str]:
+    return sorted(r["properties"]["firstname"] for r in answer["results"])
+
+
+@pytest.fixture
+def people(state: HubSpotState) -> None:
+    state.add_contact({"firstname": "Ada", "lastname": "Lovelace", "email": "ada@example.com", "phone": PHONE})
+    state.add_contact({"firstname": "Grace", "lastname": "Hopper", "email": "grace@navy.mil"})
+    state.add_contact({"firstname": "Alan", "lastname": "Turing", "phone": "(212) 555-0199"})
+
+
+@pytest.mark.usefixtures("people")
+@pytest.mark.parametrize(
+    ("groups", "expected"),
+    [
+        ([[{"propertyName": "email", "operator": "EQ", "value": "ADA@example.com"}]], ["Ada"]),
+        ([[{"propertyName": "email", "operator": "NEQ", "value": "ada@example.com"}]], ["Alan", "Grace"]),
+        ([[{"propertyName": "firstname", "operator": "IN", "values": ["grace", "alan"]}]], ["Alan", "Grace"]),
+        ([[{"propertyName": "lastname", "operator": "CONTAINS_TOKEN", "value": "hop*"}]], ["Grace"]),
+        ([[{"propertyName": "phone", "operator": "HAS_PROPERTY"}]], ["Ada", "Alan"]),
+        (
+            [[{"propertyName": "hs_searchable_calculated_phone_number", "operator": "EQ", "value": "2125550199"}]],
+            ["Alan"],
+        ),
+        (
+            [
+                [{"propertyName": "phone", "operator": "HAS_PROPERTY"}],
+                [{"propertyName": "email", "operator": "EQ", "value": "grace@navy.mil"}],
+            ],
+            ["Ada", "Alan", "Grace"],
+        ),
+        (
+            [
+                [
+                    {"propertyName": "phone", "operator": "HAS_PROPERTY"},
+                    {"propertyName": "email", "operator": "HAS_PROPERTY"},
+                ]
+            ],
+            ["Ada"],
+        ),
+    ],
+)
+def test_the_emulator_ors_filter_groups_and_ands_their_filters(
+    base_url: str, groups: list[list[dict[str, Any]]], expected: list[str]
+) -> None:
+    answer = _search(base_url, groups)
+
+    assert _names(answer) == expected
+    assert answer["total"] == len(expected)
+
+
+def test_the_emulator_refuses_more_filter_groups_than_hubspot_allows(base_url: str) -> None:
+    groups = [{"filters": [{"propertyName": "email", "operator": "EQ", "value": f"{i}@x.com"}]} for i in range(6)]
+    body = {"filterGroups": groups, "properties": [], "sorts": [], "limit": 10, "after": "0"}
+
+    with private_app(base_url) as client:
+        answer = client.post("/crm/v3/objects/contacts/search", json=body)
+
+    assert answer.status_code == 400
+    assert answer.json()["category"] == "VALIDATION_ERROR"
