@@ -47,9 +47,9 @@ def translate(error: stripe.StripeError, *, missing: tuple[str, str] | None = No
         return UpstreamError(PROVIDER, "the API key may not make this request", status=status, retryable=False)
     if status == 404 and error.code == "resource_missing" and missing is not None:
         return NotFoundError(*missing)
-    retryable = status is None or status >= 500 or status == 409
     # 409: another request with the same Idempotency-Key is still running; once it finishes a
     # retry gets its replayed answer. Stripe-Should-Retry, when present, overrides the guess.
+    retryable = status is not None and (status >= 500 or status == 409)
     if should_retry is not None:
         retryable = should_retry.lower() == "true"
     return UpstreamError(PROVIDER, _detail(error), status=status, retryable=retryable)

@@ -17,6 +17,9 @@ class _DeadlineSession(requests.Session):
     The SDK's `RequestsClient` passes one timeout it was built with. The blocking SDK call runs on
     a worker thread that inherits the tool call's context, so asking `timeout()` there yields what
     this call's deadline still allows.
+
+    One session serves every worker thread (the SDK keeps a given session rather than one per
+    thread): its urllib3 connection pool and its cookie jar both lock.
     """
 
     def __init__(self, timeout: Callable[[], float]) -> None:

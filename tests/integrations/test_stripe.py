@@ -500,6 +500,7 @@ async def test_the_emulator_refuses_a_wrong_key_like_stripe_without_echoing_it(b
     async with httpx.AsyncClient(base_url=base) as client:
         refused = await client.get("/v1/customers", headers={"Authorization": f"Bearer {wrong}"})
         anonymous = await client.get("/v1/customers")
+        basic = await client.get("/v1/customers", auth=(SANDBOX_API_KEY, ""))
 
     assert refused.status_code == 401
     error = refused.json()["error"]
@@ -510,6 +511,8 @@ async def test_the_emulator_refuses_a_wrong_key_like_stripe_without_echoing_it(b
     assert refused.headers["request-id"].startswith("req_")
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["message"].startswith("You did not provide an API key.")
+    # Stripe also takes the key as the Basic-auth user name.
+    assert basic.status_code == 200
 
 
 async def test_the_emulator_replays_an_idempotent_post_and_refuses_the_key_with_other_parameters(
