@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from integrations.common.spec import IntegrationSpec
+from integrations.stripe import SPEC as STRIPE
 
 __all__ = ["INTEGRATIONS"]
 
-_SPECS: tuple[IntegrationSpec, ...] = ()
+_SPECS: tuple[IntegrationSpec, ...] = (STRIPE,)
 
 INTEGRATIONS: dict[str, IntegrationSpec] = {spec.name: spec for spec in _SPECS}

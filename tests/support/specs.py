@@ -72,7 +72,9 @@ class OpenApi:
         )
 
     def operation(self, method: str, path: str) -> tuple[str, dict[str, Any]] | None:
-        for template, item in self.document["paths"].items():
+        # Literal segments win over parameters: /v1/customers/search is not /v1/customers/{customer}.
+        templates = sorted(self.document["paths"].items(), key=lambda item: item[0].count("{"))
+        for template, item in templates:
             if _template_regex(template).match(path) and method.lower() in item:
                 return template, dict(item[method.lower()])
         return None
