@@ -28,6 +28,7 @@ from integrations.hubspot import SPEC, HubSpotConnector
 from integrations.hubspot.errors import translate
 from integrations.hubspot.sandbox import SANDBOX_PRIVATE_APP_TOKEN, SANDBOX_REFRESH_TOKEN
 from integrations.hubspot.sandbox_state import HubSpotState
+from integrations.hubspot.tokens import HubSpotTokenDialect
 from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
 from tests.support.specs import OpenApi
 
@@ -447,6 +448,47 @@ async def test_the_emulator_refuses_a_revoked_refresh_token_as_hubspot_does(base
     assert answer.json()["status"] == "BAD_REFRESH_TOKEN"
     assert answer.json()["message"] == "missing or unknown refresh token"
     assert "correlationId" in answer.json()
+
+
+async def test_a_wrong_client_secret_marks_the_connection_expired(base_url: str) -> None:
+    vault = MemoryVault({**SPEC.sandbox_connection(base_url).secrets, "client_secret": "rotated-away"})
+
+    with pytest.raises(ProviderNotConnectedError):
+        await connect(base_url, vault).find_contacts(phone=PHONE)
+
+    assert vault.expired_reason is not None
+    assert "invalid_client" in vault.expired_reason
+
+
+async def test_the_token_dialect_rewrites_hubspots_refusal_as_an_oauth_error() -> None:
+    def hubspot(_request: httpx.Request) -> httpx.Response:
+        body = {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token", "correlationId": "c"}
+        return httpx.Response(400, json=body)
+
+    transport = HubSpotTokenDialect(inner=lambda: httpx.MockTransport(hubspot))
+    async with httpx.AsyncClient(transport=transport) as client:
+        answer = await client.post("http://127.0.0.1:9/oauth/v1/token", data={"grant_type": "refresh_token"})
+
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "invalid_grant", "error_description": "missing or unknown refresh token"}
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (200, {"access_token": "a", "refresh_token": "r", "expires_in": 1800, "token_type": "bearer"}),
+        (400, {"status": "BAD_GRANT_TYPE", "message": "grant_type must be authorization_code or refresh_token"}),
+        (503, {"status": "error", "message": "unavailable"}),
+    ],
+)
+async def test_the_token_dialect_passes_every_other_answer_through_unchanged(status: int, body: dict[str, Any]) -> None:
+    transport = HubSpotTokenDialect(
+        inner=lambda: httpx.MockTransport(lambda _request: httpx.Response(status, json=body))
+    )
+    async with httpx.AsyncClient(transport=transport) as client:
+        answer = await client.post("http://127.0.0.1:9/oauth/v1/token", data={"grant_type": "refresh_token"})
+
+    assert (answer.status_code, answer.json()) == (status, body)
 
 
 async def test_a_private_app_token_works_without_any_refresh(
