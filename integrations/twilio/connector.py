@@ -27,7 +27,7 @@ from integrations.common.resilience import Resilience
 from integrations.common.spec import ConnectorEnv
 from integrations.common.vault import CredentialVault
 from integrations.twilio.errors import PROVIDER, MaybeSentError, translate
-from integrations.twilio.ledger import Attempt, SentLedger, is_same_send
+from integrations.twilio.ledger import Attempt, KeyLocks, SentLedger, is_same_send
 from integrations.twilio.mappers import create_params, sender_of, to_message
 from integrations.twilio.settings import TwilioSettings
 from integrations.twilio.transport import RedirectingHttpClient
@@ -57,6 +57,7 @@ class TwilioMessaging:
         self._resilience = Resilience(PROVIDER)
         self._http = RedirectingHttpClient(settings.base_url, self._resilience.attempt_timeout)
         self._ledger = SentLedger()
+        self._key_locks = KeyLocks()
         self._client: Any = None
         self._client_token: str | None = None
 
@@ -70,10 +71,27 @@ class TwilioMessaging:
     async def send_sms(self, to: str, body: str, *, idempotency_key: str | None = None) -> Message:
         """Send one SMS to `to` (E.164); the same `idempotency_key` never sends a second one.
 
-        Raises `RecipientOptedOutError` when the recipient replied STOP (Twilio error 21610),
-        `ProviderNotConnectedError` when Twilio refuses the credentials, `RateLimitedError` or
-        `UpstreamError` otherwise (`MaybeSentError` when the message may have gone out).
+        A key counts as the same send only with the same recipient, body and sender; reusing a
+        key for a different text sends that text. Raises `RecipientOptedOutError` when the
+        recipient replied STOP (Twilio error 21610), `ProviderNotConnectedError` when Twilio
+        refuses the credentials, `RateLimitedError` or `UpstreamError` otherwise
+        (`MaybeSentError` when the message may have gone out).
         """
+        async with self._key_locks.hold(idempotency_key):
+            return await self._send_once(to, body, idempotency_key)
+
+    async def check_connection(self) -> str:
+        """Fetch the account: proves the SID and auth token work and the account is active."""
+        sid = self._settings.account_sid
+        # https://www.twilio.com/docs/iam/api/account#fetch-an-account-resource
+        account = await self._call(lambda client: client.api.v2010.accounts(sid).fetch(), write=False)
+        status = account.get("status")
+        if status not in (None, "active"):
+            raise UpstreamError(PROVIDER, f"the Twilio account is {status}")
+        return f"twilio account {sid} reachable"
+
+    async def _send_once(self, to: str, body: str, idempotency_key: str | None) -> Message:
+        """`send_sms` with the key held: answer from the ledger, look an ambiguous attempt up, or send."""
         attempt = Attempt(to=to, body=body, sender=sender_of(self._settings), started_at=datetime.now(UTC))
         if idempotency_key is not None:
             earlier = self._ledger.get(idempotency_key)
@@ -102,16 +120,6 @@ class TwilioMessaging:
         if idempotency_key is not None:
             self._ledger.complete(idempotency_key, attempt, message)
         return message
-
-    async def check_connection(self) -> str:
-        """Fetch the account: proves the SID and auth token work and the account is active."""
-        sid = self._settings.account_sid
-        # https://www.twilio.com/docs/iam/api/account#fetch-an-account-resource
-        account = await self._call(lambda client: client.api.v2010.accounts(sid).fetch(), write=False)
-        status = account.get("status")
-        if status not in (None, "active"):
-            raise UpstreamError(PROVIDER, f"the Twilio account is {status}")
-        return f"twilio account {sid} reachable"
 
     async def _find_earlier_send(self, attempt: Attempt) -> Message | None:
         """The message an ambiguous earlier attempt created, if Twilio has it.

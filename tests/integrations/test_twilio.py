@@ -32,6 +32,7 @@ from integrations.common.vault import MemoryVault
 from integrations.twilio import SPEC, TwilioMessaging
 from integrations.twilio.errors import MaybeSentError, translate
 from integrations.twilio.sandbox import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, SANDBOX_FROM_NUMBER, TwilioState
+from integrations.twilio.transport import rebase
 from integrations.twilio.webhooks import StatusPayloadError, opt_change, parse_status, sign, validate_signature
 from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
 from tests.support.specs import OpenApi
@@ -338,6 +339,29 @@ async def test_the_same_key_after_a_confirmed_send_answers_from_memory_without_a
     assert len(outbound(state)) == 2
 
 
+async def test_two_concurrent_sends_with_one_key_make_one_request(
+    twilio: TwilioMessaging, sandbox: Sandbox, state: TwilioState
+) -> None:
+    # A slow create: without the key lock the second call would look Twilio up too early and send again.
+    sandbox.inject(Fault(kind="slow", seconds=0.3, path="/Messages.json", times=1))
+
+    first, second = await asyncio.gather(
+        twilio.send_sms(CALLER, "Hello", idempotency_key="k-1"), twilio.send_sms(CALLER, "Hello", idempotency_key="k-1")
+    )
+
+    assert first.id == second.id
+    assert len(posts(sandbox)) == 1
+    assert len(outbound(state)) == 1
+
+
+async def test_a_key_reused_for_a_different_text_sends_that_text(twilio: TwilioMessaging, state: TwilioState) -> None:
+    first = await twilio.send_sms(CALLER, "Hello", idempotency_key="k-1")
+    changed = await twilio.send_sms(CALLER, "Goodbye", idempotency_key="k-1")
+
+    assert changed.id != first.id
+    assert [m["body"] for m in outbound(state)] == ["Hello", "Goodbye"]
+
+
 async def test_a_rate_limit_is_waited_out_and_still_sends_exactly_one_message(
     twilio: TwilioMessaging, sandbox: Sandbox, state: TwilioState
 ) -> None:
@@ -453,6 +477,34 @@ async def test_a_refused_connection_is_retryable_because_nothing_reached_twilio(
     assert not isinstance(raised.value, MaybeSentError)
     assert raised.value.retryable is True
     assert "could not connect" in str(raised.value)
+
+
+# -- transport ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "base", "expected"),
+    [
+        (
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json?To=%2B1",
+            "http://127.0.0.1:5/sandbox/twilio",
+            "http://127.0.0.1:5/sandbox/twilio/2010-04-01/Accounts/AC1/Messages.json?To=%2B1",
+        ),
+        (
+            "https://api.dublin.ie1.twilio.com/2010-04-01/Accounts/AC1.json",
+            "http://127.0.0.1:5",
+            "http://127.0.0.1:5/2010-04-01/Accounts/AC1.json",
+        ),
+        (
+            "https://api.dublin.ie1.twilio.com/2010-04-01/Accounts/AC1.json",
+            "https://api.twilio.com",
+            "https://api.dublin.ie1.twilio.com/2010-04-01/Accounts/AC1.json",
+        ),
+    ],
+    ids=["sandbox", "regional-to-sandbox", "real-twilio-untouched"],
+)
+def test_requests_are_rebased_onto_the_configured_base_url(url: str, base: str, expected: str) -> None:
+    assert rebase(url, base) == expected
 
 
 # -- error translation --------------------------------------------------------------------------
