@@ -13,6 +13,7 @@ from integrations.capabilities.scheduling import BookingRules, Interval, candida
 from integrations.google_calendar.client import GoogleCalendarClient
 from integrations.google_calendar.mappers import (
     EMAIL_PROPERTY,
+    KEY_PROPERTY,
     PHONE_PROPERTY,
     PROVIDER,
     appointment,
@@ -27,6 +28,7 @@ from integrations.google_calendar.settings import GoogleCalendarSettings
 __all__ = ["GoogleCalendarConnector"]
 
 MAX_APPOINTMENT = timedelta(hours=24)
+FREEBUSY_CHUNK = timedelta(days=60)
 
 
 class GoogleCalendarConnector:
@@ -67,9 +69,16 @@ class GoogleCalendarConnector:
 
     async def free_slots(self, start: datetime, end: datetime, duration: timedelta) -> list[TimeSlot]:
         """Slots on our grid inside opening hours that no configured calendar is busy for."""
-        # A slot starting just before `end` runs past it, so busy time up to end + duration matters.
-        busy = await self._busy(start, end.astimezone(UTC) + duration)
-        return candidate_slots(self.rules, start, end, duration, busy, self._clock())
+        now = self._clock().astimezone(UTC)
+        # Only ask Google about the window the rules can offer (notice to horizon); a slot starting
+        # just before its end runs past it, and buffers reach beyond both sides.
+        earliest = max(start.astimezone(UTC), now + timedelta(minutes=self.rules.min_notice_minutes))
+        latest = min(end.astimezone(UTC), now + timedelta(days=self.rules.horizon_days))
+        if earliest >= latest:
+            return []
+        buffer = timedelta(minutes=self.rules.buffer_minutes)
+        busy = await self._busy(earliest - buffer, latest + duration + buffer)
+        return candidate_slots(self.rules, start, end, duration, busy, now)
 
     async def book(self, request: BookingRequest) -> Appointment:
         """Book after checking the rules, the caller's own bookings and free/busy; idempotent per key."""
@@ -97,7 +106,7 @@ class GoogleCalendarConnector:
 
     async def reschedule(self, appointment_id: str, start: datetime, end: datetime) -> Appointment:
         """Move a booked event after checking the rules and free/busy (its own time does not count)."""
-        event = await self._client.get_event(self._calendar, appointment_id)
+        event = await self._booking(appointment_id)
         current = appointment(event, self.rules.timezone)
         if current.status != "booked":
             raise NotFoundError("booked appointment", appointment_id)
@@ -112,7 +121,7 @@ class GoogleCalendarConnector:
 
     async def cancel(self, appointment_id: str) -> Appointment:
         """Delete the event; an event already cancelled is returned as it is."""
-        event = await self._client.get_event(self._calendar, appointment_id)
+        event = await self._booking(appointment_id)
         if event.get("status") != "cancelled":
             # A 410 means it was deleted between our read and our delete, which is what we wanted.
             with contextlib.suppress(NotFoundError):
@@ -120,8 +129,8 @@ class GoogleCalendarConnector:
         return appointment({**event, "status": "cancelled"}, self.rules.timezone)
 
     async def get(self, appointment_id: str) -> Appointment:
-        """One event of the booking calendar by id."""
-        return appointment(await self._client.get_event(self._calendar, appointment_id), self.rules.timezone)
+        """One booking by id (an event this integration created)."""
+        return appointment(await self._booking(appointment_id), self.rules.timezone)
 
     async def find(self, *, phone: str | None, email: str | None, since: datetime) -> list[Appointment]:
         """Booked events for this phone or email that end after `since`, by start time."""
@@ -149,6 +158,16 @@ class GoogleCalendarConnector:
             raise SlotUnavailableError(violation)
 
     async def _busy(self, start: datetime, end: datetime) -> list[Interval]:
+        busy: list[Interval] = []
+        # Google refuses long freeBusy ranges ("The requested time range is too long."; the limit is
+        # undocumented, observed near two to three months), so long windows are asked in chunks.
+        while start < end:
+            chunk_end = min(end, start + FREEBUSY_CHUNK)
+            busy += await self._busy_chunk(start, chunk_end)
+            start = chunk_end
+        return busy
+
+    async def _busy_chunk(self, start: datetime, end: datetime) -> list[Interval]:
         answer = await self._client.free_busy(self._settings.calendar_ids, start, end)
         unreadable = freebusy_errors(answer)
         if unreadable:
@@ -187,6 +206,14 @@ class GoogleCalendarConnector:
                 if found.status == "booked" and found.start == request.start:
                     return found
         return None
+
+    async def _booking(self, event_id: str) -> dict[str, Any]:
+        event = await self._client.get_event(self._calendar, event_id)
+        private = (event.get("extendedProperties") or {}).get("private") or {}
+        if KEY_PROPERTY not in private:
+            # Staff's own events (meetings, holidays) are busy time, never something a caller may move or cancel.
+            raise NotFoundError("appointment", event_id)
+        return event
 
     async def _live_event(self, event_id: str) -> Appointment | None:
         try:

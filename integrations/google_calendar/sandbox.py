@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -59,6 +60,9 @@ _STATUS_NAMES = {
 }
 _SCOPE = "https://www.googleapis.com/auth/calendar"
 _MAX_RESULTS = 2500
+# Google's freeBusy range limit is undocumented (reports put it between two and three months);
+# the emulator is at the strict end so a connector that works here works there.
+_FREEBUSY_LONGEST = timedelta(days=62)
 
 
 def google_error(
@@ -152,6 +156,8 @@ class _CalendarApi:
         end = parse_instant(str(body["timeMax"]), "timeMax")
         if end <= start:
             raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
+        if end - start > _FREEBUSY_LONGEST:
+            raise ApiError(400, "timeRangeTooLong", "The requested time range is too long.")
         calendars: dict[str, Any] = {}
         for item in body.get("items") or []:
             calendar_id = str(item.get("id", ""))

@@ -217,6 +217,34 @@ async def test_free_slots_ignore_events_marked_free_and_keep_the_buffer_around_b
     assert monday(15, 30) in starts
 
 
+async def test_free_slots_over_a_long_window_ask_google_in_chunks_it_accepts(
+    base_url: str, vault: MemoryVault, state: GoogleCalendarState, sandbox: Sandbox
+) -> None:
+    far = datetime(2026, 6, 15, 10, tzinfo=NY)  # a Monday 103 days out
+    state.add_event("primary", far, far + timedelta(hours=1))
+    long_horizon = connect(base_url, vault, horizon_days=200)
+
+    slots = await long_horizon.free_slots(NOW, NOW + timedelta(days=150), timedelta(minutes=30))
+
+    starts = {slot.start for slot in slots}
+    assert far - timedelta(minutes=30) in starts
+    assert far not in starts
+    assert far + timedelta(hours=1) in starts
+    queries = [r.body for r in calendar_requests(sandbox, "POST")]
+    assert len(queries) == 3
+    spans = [datetime.fromisoformat(q["timeMax"]) - datetime.fromisoformat(q["timeMin"]) for q in queries]
+    assert all(span <= timedelta(days=60) for span in spans)
+
+
+async def test_free_slots_beyond_the_booking_horizon_ask_google_nothing(
+    calendar: GoogleCalendarConnector, sandbox: Sandbox
+) -> None:
+    later = NOW + timedelta(days=90)
+
+    assert await calendar.free_slots(later, later + timedelta(days=7), timedelta(minutes=30)) == []
+    assert sandbox.provider_requests() == []
+
+
 async def test_a_calendar_google_cannot_read_fails_instead_of_looking_free(base_url: str, vault: MemoryVault) -> None:
     unreadable = connect(base_url, vault, calendar_ids=["primary", "nobody@example.com"])
 
@@ -449,6 +477,22 @@ async def test_get_returns_the_booking_and_raises_not_found_for_an_unknown_id(
     assert fetched.model_dump(exclude={"raw"}) == booked.model_dump(exclude={"raw"})
     with pytest.raises(NotFoundError):
         await calendar.get("nosuchevent1")
+
+
+async def test_events_staff_made_in_google_cannot_be_read_moved_or_cancelled(
+    calendar: GoogleCalendarConnector, state: GoogleCalendarState
+) -> None:
+    meeting = state.add_event("primary", monday(12), monday(13), "Staff meeting")
+
+    with pytest.raises(NotFoundError):
+        await calendar.get(meeting["id"])
+    with pytest.raises(NotFoundError):
+        await calendar.reschedule(meeting["id"], monday(14), monday(15))
+    with pytest.raises(NotFoundError):
+        await calendar.cancel(meeting["id"])
+
+    (event,) = events_in_state(state)
+    assert (event["status"], event["start"]["dateTime"]) == ("confirmed", "2026-03-09T12:00:00-04:00")
 
 
 async def test_find_returns_a_callers_bookings_by_phone_or_email(
