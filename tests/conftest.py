@@ -6,7 +6,7 @@ import asyncio
 import ipaddress
 import shutil
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
+from integrations.registry import INTEGRATIONS
 from tests.support.callers import BASE_URL, DirectCaller, HttpCaller, McpCaller, ToolCaller
+from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
 from tool_server.agents import Connection, CreatedAgent
 from tool_server.app import create_app
 from tool_server.clock import fixed_clock
@@ -62,6 +64,13 @@ def _only_loopback_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+
+
+@pytest.fixture(scope="session")
+def sandboxes() -> Iterator[ServedSandboxes]:
+    """Every registered provider's emulator on one real 127.0.0.1 socket (SDKs are synchronous)."""
+    with serve_sandboxes({name: spec.sandbox() for name, spec in INTEGRATIONS.items()}) as served:
+        yield served
 
 
 @pytest.fixture(scope="session")

@@ -7,14 +7,12 @@ Adding a provider to `integrations/registry.py` adds it here: no table to edit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from integrations.common.spec import Capability
 from integrations.registry import INTEGRATIONS
 from tests.conftest import AgentFactory
-from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
+from tests.support.sandbox_server import ServedSandboxes
 from tool_server.agents import Connection, CreatedAgent
 from tool_server.services import Services
 
@@ -29,12 +27,6 @@ BUILTINS: dict[Capability, list[str]] = {
 def providers_of(capability: Capability) -> list[str]:
     """Every provider serving `capability`: the built-ins, then each registered integration."""
     return BUILTINS[capability] + sorted(n for n, spec in INTEGRATIONS.items() if capability in spec.capabilities)
-
-
-@pytest.fixture(scope="session")
-def sandboxes() -> Iterator[ServedSandboxes]:
-    with serve_sandboxes({name: spec.sandbox() for name, spec in INTEGRATIONS.items()}) as served:
-        yield served
 
 
 @pytest.fixture(autouse=True)
