@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from integrations.common.spec import IntegrationSpec
+from integrations.google_calendar import SPEC as GOOGLE_CALENDAR
 from integrations.stripe import SPEC as STRIPE
+from integrations.twilio import SPEC as TWILIO
 
 __all__ = ["INTEGRATIONS"]
 
-_SPECS: tuple[IntegrationSpec, ...] = (STRIPE,)
+_SPECS: tuple[IntegrationSpec, ...] = (GOOGLE_CALENDAR, STRIPE, TWILIO)
 
 INTEGRATIONS: dict[str, IntegrationSpec] = {spec.name: spec for spec in _SPECS}

@@ -105,7 +105,11 @@ class WebhookReply:
 
 
 class WebhookRejectedError(Exception):
-    """The callback failed verification (bad signature) or is not one this provider sends."""
+    """The callback failed verification (401) or is not one this provider sends (400)."""
+
+    def __init__(self, reason: str, *, status: int = 401) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 # (request, the connection's secrets) -> (events for the server to apply, the reply to send).

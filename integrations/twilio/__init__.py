@@ -9,6 +9,7 @@ from integrations.common.vault import CredentialVault
 from integrations.twilio.connector import TwilioMessaging
 from integrations.twilio.sandbox import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, SANDBOX_FROM_NUMBER, build_sandbox
 from integrations.twilio.settings import TwilioSettings
+from integrations.twilio.webhooks import handle
 
 __all__ = ["SPEC", "TwilioMessaging", "TwilioSettings"]
 
@@ -37,4 +38,5 @@ SPEC = IntegrationSpec(
     sandbox=build_sandbox,
     sandbox_connection=_sandbox_connection,
     auth="api_key",
+    webhook=handle,
 )

@@ -14,6 +14,15 @@ from typing import Literal
 
 from twilio.request_validator import RequestValidator
 
+from integrations.common.spec import (
+    MessageStatusEvent,
+    OptOutEvent,
+    WebhookEvent,
+    WebhookRejectedError,
+    WebhookReply,
+    WebhookRequest,
+)
+
 __all__ = [
     "OPT_IN_WORDS",
     "OPT_OUT_WORDS",
@@ -99,3 +108,33 @@ def opt_change(body: str) -> Literal["opt_out", "opt_in"] | None:
     if word in OPT_IN_WORDS:
         return "opt_in"
     return None
+
+
+_EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def handle(request: WebhookRequest, secrets: Mapping[str, str]) -> tuple[list[WebhookEvent], WebhookReply]:
+    """The server's webhook hook: verify X-Twilio-Signature, then turn the callback into events.
+
+    `status` callbacks (the StatusCallback of sent messages) become a MessageStatusEvent;
+    `inbound` texts (the number's incoming-message webhook) become an OptOutEvent when the whole
+    text is STOP or START (and their synonyms), and are answered with empty TwiML.
+    """
+    # https://www.twilio.com/docs/usage/webhooks/webhooks-security
+    signature = request.headers.get("x-twilio-signature", "")
+    if not validate_signature(request.url, request.form, signature, secrets.get("auth_token", "")):
+        raise WebhookRejectedError("X-Twilio-Signature does not match")
+    if request.kind == "status":
+        try:
+            update = parse_status(request.form)
+        except StatusPayloadError as error:
+            raise WebhookRejectedError(str(error), status=400) from None
+        return [MessageStatusEvent(update.message_sid, update.status, update.error_code)], WebhookReply(status=204)
+    if request.kind == "inbound":
+        change = opt_change(request.form.get("Body", ""))
+        sender = request.form.get("From", "")
+        events: list[WebhookEvent] = []
+        if change is not None and sender:
+            events.append(OptOutEvent(phone=sender, opted_out=change == "opt_out"))
+        return events, WebhookReply(status=200, body=_EMPTY_TWIML, media_type="text/xml")
+    raise WebhookRejectedError(f"twilio sends no {request.kind!r} callback", status=400)

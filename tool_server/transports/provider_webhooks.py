@@ -47,6 +47,8 @@ def build_webhooks_router(services: Services) -> APIRouter:
             events, reply = handler(incoming, secrets)
         except WebhookRejectedError as rejected:
             logger.warning("rejected %s webhook for %s: %s", provider, connection_id, rejected)
+            if rejected.status == 400:
+                return error_response(ToolError.invalid("body", f"not a {provider} {kind} callback").info())
             return error_response(ToolError(ErrorCode.UNAUTHORIZED, "webhook verification failed").info())
         for event in events:
             if isinstance(event, MessageStatusEvent):
