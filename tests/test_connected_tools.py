@@ -48,7 +48,9 @@ EXERCISES: dict[str, Exercise] = {
         {"start": f"{MONDAY}T10:00", "caller_name": "Jane Doe", "caller_phone": "+12125550142"},
         _events,
     ),
-    "hubspot": Exercise("create_contact", {"contact_name": "Jane Doe", "contact_phone": "+12125550142"}, "contacts"),
+    "hubspot": Exercise(
+        "create_contact", {"contact_name": "Jane Doe", "contact_phone": "+12125550142"}, _listed("contacts")
+    ),
     "stripe": Exercise(
         "create_payment_link",
         {"amount_minor": 4900, "description": "Consultation deposit", "customer_email": "jane@example.com"},

@@ -150,8 +150,13 @@ class ProviderRegistry:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "settings"
             raise ConfigurationError(f"settings.{where}", first["msg"]) from None
-        missing = [name for name in spec.required_secrets if not (secrets or {}).get(name)]
-        if missing:
+        given = secrets or {}
+        missing = [name for name in spec.required_secrets if not given.get(name)]
+        # An OAuth provider may also take a long-lived token alone (e.g. a HubSpot private-app token).
+        token_only = (
+            spec.integration is not None and spec.integration.auth == "oauth" and bool(given.get("access_token"))
+        )
+        if missing and not token_only:
             raise ConfigurationError(missing[0], f"{spec.name} needs the secret(s) {', '.join(missing)}")
         unknown = [name for name in (secrets or {}) if name not in spec.secret_names]
         if unknown:

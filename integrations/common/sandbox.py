@@ -37,12 +37,14 @@ class Fault(BaseModel):
     """One injected misbehaviour.
 
     `times` is how many matching requests it affects (0 = until cleared). `path` limits it to
-    request paths containing that text. Token faults act on the state once, immediately.
+    request paths containing that text, `method` to one HTTP method. Token faults act on the
+    state once, immediately.
     """
 
     kind: FaultKind
     times: int = Field(default=1, ge=0)
     path: str | None = None
+    method: str | None = None
     status: int = Field(default=503, ge=500, le=599)
     retry_after: float = Field(default=1.0, ge=0)
     seconds: float = Field(default=1.0, ge=0)
@@ -143,7 +145,7 @@ class Sandbox:
                 body=_decode(body, request.headers.get("content-type", "")),
             )
         )
-        fault = self._take_fault(path)
+        fault = self._take_fault(scope["method"], path)
         if fault is not None:
             if fault.kind == "slow":
                 await asyncio.sleep(fault.seconds)
@@ -155,11 +157,11 @@ class Sandbox:
                 return
         await self._app(scope, _replay(body), send)
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, method: str, path: str) -> Fault | None:
         if any(path.startswith(exempt) for exempt in self.exempt_paths):
             return None
         for fault in self.faults:
-            if fault.path is None or fault.path in path:
+            if (fault.path is None or fault.path in path) and (fault.method is None or fault.method == method):
                 if fault.times == 1:
                     self.faults.remove(fault)
                 elif fault.times > 1:
