@@ -148,8 +148,8 @@ class ProviderRegistry:
             settings = spec.settings_model.model_validate(connection.settings)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "settings"
-            raise ConfigurationError(f"settings.{where}", first["msg"]) from None
+            where = ".".join(str(part) for part in first["loc"])
+            raise ConfigurationError(f"settings.{where}" if where else "settings", first["msg"]) from None
         given = secrets or {}
         missing = [name for name in spec.required_secrets if not given.get(name)]
         # An OAuth provider may also take a long-lived token alone (e.g. a HubSpot private-app token).

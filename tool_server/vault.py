@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
+from integrations.capabilities import ConfigurationError
 from tool_server.agents.repository import AgentRepository
+from tool_server.secret_box import SecretKeyError
 
 __all__ = ["DatabaseVault"]
 
@@ -26,7 +28,10 @@ class DatabaseVault:
     async def load(self) -> dict[str, str]:
         if self._cached is not None and self._cached[0] > time.monotonic():
             return dict(self._cached[1])
-        secrets = await self._agents.connection_secrets(self._connection_id)
+        try:
+            secrets = await self._agents.connection_secrets(self._connection_id)
+        except SecretKeyError as error:
+            raise ConfigurationError("TOOL_SERVER_SECRET_KEY", str(error)) from None
         self._cached = (time.monotonic() + self._cache_seconds, secrets)
         return dict(secrets)
 
