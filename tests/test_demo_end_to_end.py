@@ -105,8 +105,7 @@ async def run_flow(call: Any, day: date, caller_phone: str) -> list[dict[str, An
     assert cancelled["appointment"]["status"] == "cancelled"
 
     def without_ids(data: dict[str, Any]) -> dict[str, Any]:
-        text = re.sub(r"apt_[0-9a-f]+", "apt_ID", str(data))
-        return {"text": text.replace(caller_phone, "PHONE")}
+        return {"text": str(data).replace(appointment_id, "ID").replace(caller_phone, "PHONE")}
 
     return [without_ids(step) for step in (available, booked, found, cancelled)]
 
@@ -124,16 +123,44 @@ async def test_the_printed_key_runs_the_same_flow_with_the_same_results_over_htt
     assert over_http == over_mcp == over_legacy_mcp
 
 
-async def test_the_demo_agent_can_text_through_the_outbox_and_has_no_payments(demo: tuple[str, str]) -> None:
+def sandbox_state(base: str, provider: str) -> Any:
+    response = httpx.get(f"{base}/sandbox/{provider}/_state", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def google_events(base: str) -> list[dict[str, Any]]:
+    calendars = sandbox_state(base, "google_calendar")["calendars"].values()
+    return [event for calendar in calendars for event in calendar["events"]]
+
+
+@pytest.mark.parametrize("transport", ["http", "mcp"])
+async def test_the_five_tools_go_through_the_real_sdks_to_the_emulators_and_state_shows_them(
+    demo: tuple[str, str], transport: str
+) -> None:
     base, key = demo
+    suffix = "01" if transport == "http" else "02"
+    phone = f"+121255502{suffix}"
 
-    texted = await http_call(base, key, "send_sms", {"to": "+12125550142", "body": "See you soon"})
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}) as client:
-        payment = await client.post("/v1/tools/create_payment_link", json={"amount_minor": 4900, "description": "x"})
+    async def call(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        if transport == "http":
+            return await http_call(base, key, tool, arguments)
+        return await mcp_call(base, key, tool, arguments, "auto")
 
-    assert texted["message"]["status"] == "recorded"
-    assert payment.status_code == 424
-    assert payment.json()["error"]["code"] == "NOT_CONNECTED"
+    day = next_weekday(4 if transport == "http" else 5)
+    slots = (await call("check_availability", {"date": day.isoformat()}))["slots"]
+    booked = await call("book_appointment", {"start": slots[0]["start"], "caller_name": "Jo", "caller_phone": phone})
+    contact = await call("create_contact", {"contact_name": "Jo Doe", "contact_phone": phone})
+    link = await call("create_payment_link", {"amount_minor": 4900, "description": "Deposit", "customer_phone": phone})
+    text = await call("send_sms", {"to": phone, "body": f"Pay here: {link['payment_link']['url']}"})
+
+    assert booked["appointment"]["appointment_id"] in {event["id"] for event in google_events(base)}
+    assert contact["contact"]["contact_id"] in {c["id"] for c in sandbox_state(base, "hubspot")["contacts"]}
+    sessions = {s["id"]: s for s in sandbox_state(base, "stripe")["checkout_sessions"]}
+    assert link["payment_link"]["payment_link_id"] in sessions
+    assert link["payment_link"]["url"].startswith("https://checkout.stripe.com/")
+    messages = {m["sid"]: m for m in sandbox_state(base, "twilio")["messages"]}
+    assert messages[text["message"]["message_id"]]["to"] == phone
 
 
 async def test_twenty_concurrent_bookings_over_real_sockets_make_one_appointment(demo: tuple[str, str]) -> None:
