@@ -73,6 +73,13 @@ def sandboxes() -> Iterator[ServedSandboxes]:
         yield served
 
 
+@pytest.fixture
+def fresh_sandboxes(sandboxes: ServedSandboxes) -> None:
+    """Empty every emulator (state, faults, request log) before the test."""
+    for sandbox in sandboxes.sandboxes.values():
+        sandbox.reset()
+
+
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"

@@ -24,6 +24,8 @@ from tool_server.agents import Connection, CreatedAgent
 from tool_server.agents.sandbox import sandbox_connections
 from tool_server.services import Services
 
+pytestmark = pytest.mark.usefixtures("fresh_sandboxes")
+
 
 @dataclass(frozen=True)
 class Exercise:
@@ -60,12 +62,6 @@ EXERCISES: dict[str, Exercise] = {
 }
 REGISTERED = [name for name in EXERCISES if name in INTEGRATIONS]
 OAUTH = [name for name in REGISTERED if INTEGRATIONS[name].auth == "oauth"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sandboxes(sandboxes: ServedSandboxes) -> None:
-    for sandbox in sandboxes.sandboxes.values():
-        sandbox.reset()
 
 
 BUILTINS = [

@@ -15,13 +15,9 @@ from tests.support.sandbox_server import ServedSandboxes
 from tool_server.agents import Connection, CreatedAgent
 from tool_server.services import Services
 
+pytestmark = pytest.mark.usefixtures("fresh_sandboxes")
+
 CALLER = "+12125550142"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sandboxes(sandboxes: ServedSandboxes) -> None:
-    for sandbox in sandboxes.sandboxes.values():
-        sandbox.reset()
 
 
 @pytest.fixture

@@ -22,18 +22,14 @@ from tool_server.agents.sandbox import sandbox_connections
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
 
+pytestmark = pytest.mark.usefixtures("fresh_sandboxes")
+
 
 @pytest.fixture
 def settings(database_url: str) -> ServerSettings:
     return ServerSettings(
         database_url=database_url, tool_deadlines={"book_appointment": 1.5, "create_payment_link": 1.5}
     )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sandboxes(sandboxes: ServedSandboxes) -> None:
-    for sandbox in sandboxes.sandboxes.values():
-        sandbox.reset()
 
 
 @pytest.fixture

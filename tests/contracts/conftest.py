@@ -16,6 +16,12 @@ from tests.support.sandbox_server import ServedSandboxes
 from tool_server.agents import Connection, CreatedAgent
 from tool_server.services import Services
 
+
+@pytest.fixture(autouse=True)
+def _fresh(fresh_sandboxes: None) -> None:
+    """Every contract test starts from empty emulators."""
+
+
 BUILTINS: dict[Capability, list[str]] = {
     "calendar": ["local_calendar"],
     "crm": ["contact_book"],
@@ -27,12 +33,6 @@ BUILTINS: dict[Capability, list[str]] = {
 def providers_of(capability: Capability) -> list[str]:
     """Every provider serving `capability`: the built-ins, then each registered integration."""
     return BUILTINS[capability] + sorted(n for n, spec in INTEGRATIONS.items() if capability in spec.capabilities)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_sandboxes(sandboxes: ServedSandboxes) -> None:
-    for sandbox in sandboxes.sandboxes.values():
-        sandbox.reset()
 
 
 async def agent_with(
