@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from tool_server.agents.repository import AgentRepository
+from tool_server.calls import CallStore
 from tool_server.clock import Clock, system_clock
 from tool_server.dispatch import Deadlines, Dispatcher
 from tool_server.dispatch.audit import AuditLog
@@ -18,6 +19,7 @@ from tool_server.settings import ServerSettings
 from tool_server.store.database import Database
 from tool_server.tools.catalogue import CATALOGUE, Catalogue
 from tool_server.vault import DatabaseVault
+from tool_server.voice.platform_secrets import PlatformSecrets
 
 __all__ = ["Services"]
 
@@ -32,6 +34,8 @@ class Services:
     agents: AgentRepository
     providers: ProviderRegistry
     messages: MessageLog
+    calls: CallStore
+    platform_secrets: PlatformSecrets
     audit: AuditLog
     dispatcher: Dispatcher
 
@@ -50,9 +54,8 @@ class Services:
         """Wire the server. `provider_specs` lets embedders (and tests) add their own providers."""
         settings = settings or ServerSettings()
         db = Database(settings.database_url)
-        agents = AgentRepository(
-            db, clock, SecretBox.from_settings(settings), auth_cache_seconds=settings.auth_cache_seconds
-        )
+        box = SecretBox.from_settings(settings)
+        agents = AgentRepository(db, clock, box, auth_cache_seconds=settings.auth_cache_seconds)
         env = ProviderEnv(
             db=db,
             clock=clock,
@@ -87,6 +90,8 @@ class Services:
             agents=agents,
             providers=providers,
             messages=messages,
+            calls=CallStore(db, clock),
+            platform_secrets=PlatformSecrets(db, box, clock),
             audit=audit,
             dispatcher=dispatcher,
         )

@@ -46,6 +46,8 @@ class CallInfo:
     transport: str
     call_id: str | None = None
     idempotency_key: str | None = None
+    # The caller's number as the voice platform reports it; fills a tool's missing caller phone.
+    caller_phone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,9 @@ class Dispatcher:
     async def _execute(self, spec: ToolSpec[Any, Any], agent: Agent, arguments: Any, call: CallInfo) -> ToolOutcome:
         if not isinstance(arguments, dict):
             return self._failure(spec.name, ToolError.invalid("arguments", "arguments must be a JSON object"))
+        field = spec.caller_phone_field
+        if field and call.caller_phone and not arguments.get(field):
+            arguments = {**arguments, field: call.caller_phone}
         try:
             parsed = spec.input_model.model_validate(arguments, context={"phone_region": agent.phone_region})
         except ValidationError as error:

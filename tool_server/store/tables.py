@@ -28,12 +28,15 @@ __all__ = [
     "ApiKeyRow",
     "AppointmentRow",
     "Base",
+    "CallEventRow",
+    "CallRecordRow",
     "ConnectionRow",
     "ContactRow",
     "IdempotencyRow",
     "NoteRow",
     "OptOutRow",
     "OutboxMessageRow",
+    "PlatformSecretRow",
     "SentMessageRow",
     "ToolCallRow",
     "new_id",
@@ -222,6 +225,49 @@ class OptOutRow(Base):
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
     phone: Mapped[str] = mapped_column(String(32), primary_key=True)
     opted_out_at: Mapped[datetime]
+
+
+class PlatformSecretRow(Base):
+    """A voice platform's signing secret for one agent, sealed like connection credentials."""
+
+    __tablename__ = "platform_secrets"
+
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CallRecordRow(Base):
+    """One finished call, normalized from whichever platform reported it."""
+
+    __tablename__ = "call_records"
+    __table_args__ = (UniqueConstraint("agent_id", "platform", "call_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    call_id: Mapped[str] = mapped_column(String(128))
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payloads: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sync_status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CallEventRow(Base):
+    """A delivered call event; the unique index turns a replayed delivery into a no-op."""
+
+    __tablename__ = "call_events"
+    __table_args__ = (UniqueConstraint("agent_id", "platform", "call_id", "event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(32))
+    call_id: Mapped[str] = mapped_column(String(128))
+    event: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime]
 
 
 class IdempotencyRow(Base):

@@ -1,0 +1,110 @@
+"""Recording call events: one record per call, each (platform, call id, event) taken once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tool_server.calls.models import CallRecord
+from tool_server.clock import Clock
+from tool_server.store.database import Database
+from tool_server.store.tables import CallEventRow, CallRecordRow, new_id
+
+__all__ = ["CallStore", "Recorded"]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The record after an event, and whether the event had been delivered before."""
+
+    record: CallRecord
+    duplicate: bool
+
+
+class CallStore:
+    """Call records in the database. Safe under concurrent, replayed deliveries from any process."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def record(self, agent_id: str, event: str, incoming: CallRecord, payload: Any) -> Recorded:
+        """Take one delivered event. A replay of the same (platform, call id, event) changes nothing."""
+        incoming = incoming.model_copy(update={"agent_id": agent_id, "events": [event], "payloads": {event: payload}})
+        for _attempt in range(3):
+            try:
+                return await self._db.run(lambda session: self._apply(session, agent_id, event, incoming))
+            except IntegrityError:
+                # Another delivery for this call won a race; re-read and decide again.
+                continue
+        raise RuntimeError("call event kept colliding with concurrent deliveries")
+
+    async def get(self, agent_id: str, call_id: str) -> CallRecord | None:
+        def work(session: Session) -> CallRecord | None:
+            row = (
+                session.execute(
+                    select(CallRecordRow)
+                    .where(CallRecordRow.agent_id == agent_id, CallRecordRow.call_id == call_id)
+                    .order_by(CallRecordRow.created_at)
+                )
+                .scalars()
+                .first()
+            )
+            return None if row is None else _to_record(row)
+
+        return await self._db.run(work)
+
+    def _apply(self, session: Session, agent_id: str, event: str, incoming: CallRecord) -> Recorded:
+        seen = session.execute(
+            select(CallEventRow.id).where(
+                CallEventRow.agent_id == agent_id,
+                CallEventRow.platform == incoming.platform,
+                CallEventRow.call_id == incoming.call_id,
+                CallEventRow.event == event,
+            )
+        ).first()
+        row = session.execute(
+            select(CallRecordRow).where(
+                CallRecordRow.agent_id == agent_id,
+                CallRecordRow.platform == incoming.platform,
+                CallRecordRow.call_id == incoming.call_id,
+            )
+        ).scalar_one_or_none()
+        if seen is not None and row is not None:
+            return Recorded(_to_record(row), duplicate=True)
+        now = self._clock()
+        session.add(
+            CallEventRow(
+                agent_id=agent_id, platform=incoming.platform, call_id=incoming.call_id, event=event, received_at=now
+            )
+        )
+        if row is None:
+            record = incoming.model_copy(update={"received_at": now})
+            row = CallRecordRow(
+                id=new_id("call"),
+                agent_id=agent_id,
+                platform=incoming.platform,
+                call_id=incoming.call_id,
+                record=record.model_dump(mode="json", exclude={"payloads"}),
+                payloads=record.payloads,
+                sync_status="queued",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+        else:
+            record = _to_record(row).merged(incoming)
+            row.record = record.model_dump(mode="json", exclude={"payloads"})
+            row.payloads = record.payloads
+            row.sync_status = "queued"
+            row.updated_at = now
+        session.flush()
+        return Recorded(_to_record(row), duplicate=False)
+
+
+def _to_record(row: CallRecordRow) -> CallRecord:
+    return CallRecord.model_validate({**row.record, "payloads": row.payloads, "sync_status": row.sync_status})
