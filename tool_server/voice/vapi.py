@@ -144,9 +144,7 @@ def normalize(message: dict[str, Any]) -> CallRecord:
         outcome=as_str(message.get("endedReason") or call.get("endedReason")),
         summary=as_str(analysis.get("summary")),
         transcript=turns,
-        recording_url=as_str(
-            artifact.get("recordingUrl") or recording.get("mono") or artifact.get("stereoRecordingUrl")
-        ),
+        recording_url=as_str(recording_url),
         appointment=appointment_from_tool_results(tool_results),
         analysis={k: v for k, v in analysis.items() if k != "summary"} | {"cost": message.get("cost")},
     )
