@@ -23,6 +23,7 @@ from tool_server.transports.http_api import build_tools_router
 from tool_server.transports.http_errors import error_response
 from tool_server.transports.mcp_http import McpHttpEndpoint
 from tool_server.transports.provider_webhooks import build_webhooks_router
+from tool_server.transports.voice_http import build_voice_router
 
 __all__ = ["create_app"]
 
@@ -66,6 +67,7 @@ def create_app(
 
     app.include_router(build_tools_router(services))
     app.include_router(build_webhooks_router(services))
+    app.include_router(build_voice_router(services))
     if services.settings.sandbox:
         # The provider emulators, each speaking its vendor's own paths below /sandbox/<provider>/.
         app.state.sandboxes = {}

@@ -24,7 +24,7 @@ from tool_server.voice.parsing import (
     turns_from_text,
 )
 
-__all__ = ["ToolCall", "call_context", "normalize", "result_entry", "tool_calls"]
+__all__ = ["ToolCall", "as_message", "call_context", "normalize", "result_entry", "tool_calls"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,12 @@ def _arguments(raw: Any) -> dict[str, Any] | None:
         except ValueError:
             return None
     return raw if isinstance(raw, dict) else None
+
+
+def as_message(body: Any) -> dict[str, Any]:
+    """The `message` of a server request (some proxies send it unwrapped)."""
+    body = as_dict(body)
+    return as_dict(body.get("message")) or body
 
 
 def tool_calls(message: dict[str, Any]) -> list[ToolCall]:

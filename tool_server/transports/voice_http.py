@@ -1,0 +1,277 @@
+"""Voice platforms over HTTP: tool calls mid-call, call-completed webhooks, call records.
+
+Tool calls authenticate with the agent's key (`Authorization: Bearer` or `X-Api-Key`, which every
+platform can send as a custom header) and, when the agent stored a secret for the platform, with
+the platform's own signature too. Webhooks name the agent in the path and must carry the
+platform's signature over the raw body. A failure is a 401 and nothing runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from tool_server.agents.models import Agent
+from tool_server.calls.models import CallRecord
+from tool_server.dispatch import CallInfo, ToolOutcome
+from tool_server.errors import ErrorCode, ToolError
+from tool_server.phones import normalize_phone
+from tool_server.services import Services
+from tool_server.transports.auth import authenticate_headers
+from tool_server.transports.http_api import CurrentAgent
+from tool_server.transports.http_errors import error_response
+from tool_server.voice import bland, elevenlabs, generic, retell, synthflow, vapi
+from tool_server.voice.platform_secrets import PLATFORMS, Platform
+from tool_server.voice.signatures import (
+    SignatureError,
+    verify_bland,
+    verify_elevenlabs,
+    verify_retell,
+    verify_synthflow,
+    verify_vapi,
+)
+
+__all__ = ["build_voice_router"]
+
+logger = logging.getLogger(__name__)
+
+_META_KEYS = ("_call_id", "_caller_number")
+
+
+ToolPlatform = Literal["elevenlabs", "bland", "synthflow"]
+
+
+class PlatformSecret(BaseModel):
+    secret: str = Field(min_length=8, max_length=512, description="The platform's signing secret or API key.")
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        raise ToolError.invalid("body", "the body is not valid JSON") from None
+
+
+def _tool_answer(outcome: ToolOutcome) -> Response:
+    """What a platform hands its LLM: the result, or the error with the sentence to say (HTTP 200)."""
+    if outcome.error is not None:
+        error = outcome.error.model_dump(mode="json", include={"code", "message", "speech", "field"})
+        return JSONResponse({"error": error, "speech": outcome.error.speech})
+    return JSONResponse(outcome.result)
+
+
+def build_voice_router(services: Services) -> APIRouter:
+    router = APIRouter(tags=["voice platforms"])
+    clock = services.clock
+
+    async def verify_tool_call(agent: Agent, platform: str, body: bytes, request: Request) -> None:
+        secret = await services.platform_secrets.get(agent.id, platform)
+        if secret is None:
+            return
+        now = clock()
+        try:
+            if platform == "retell":
+                verify_retell(secret, body, request.headers.get("x-retell-signature"), int(now.timestamp() * 1000))
+            elif platform == "vapi":
+                verify_vapi(secret, body, {k.lower(): v for k, v in request.headers.items()}, int(now.timestamp()))
+        except SignatureError as error:
+            raise ToolError(ErrorCode.UNAUTHORIZED, str(error)) from None
+
+    async def agent_for_tools(request: Request, platform: str, body: bytes) -> Agent:
+        agent = await authenticate_headers(services.agents, request.headers)
+        await verify_tool_call(agent, platform, body, request)
+        return agent
+
+    async def record(agent: Agent, event: str, normalized: CallRecord, payload: Any) -> Response:
+        if not normalized.call_id:
+            return error_response(ToolError.invalid("call_id", "the payload carries no call id").info())
+        if normalized.caller_phone:
+            try:
+                phone = normalize_phone(normalized.caller_phone, agent.phone_region, "caller_phone")
+                normalized = normalized.model_copy(update={"caller_phone": phone})
+            except ToolError:
+                pass  # keep the number as the platform reported it
+        # Only recorded here; the post-call sync picks queued records up (answered fast, never blocked).
+        recorded = await services.calls.record(agent.id, event, normalized, payload)
+        return JSONResponse({"call_id": normalized.call_id, "event": event, "duplicate": recorded.duplicate})
+
+    # -- tool calls during a call -------------------------------------------------------------
+
+    @router.post("/voice/vapi", summary="Every Vapi server message (tool-calls, end-of-call-report, …)")
+    async def vapi_messages(request: Request) -> Response:
+        try:
+            body = await request.body()
+            agent = await agent_for_tools(request, "vapi", body)
+            message = vapi.as_message(_json(body))
+        except ToolError as error:
+            return error_response(error.info())
+        kind = message.get("type")
+        if kind == "tool-calls":
+            call_id, caller = vapi.call_context(message)
+            calls = vapi.tool_calls(message)
+
+            async def run(tool_call: vapi.ToolCall) -> dict[str, str]:
+                info = CallInfo(transport="vapi", call_id=call_id, caller_phone=caller)
+                arguments: Any = tool_call.arguments if tool_call.arguments is not None else "unparseable"
+                outcome = await services.dispatcher.execute(agent, tool_call.name, arguments, info)
+                return vapi.result_entry(tool_call, outcome)
+
+            # Parallel calls run concurrently; results keep the order of the calls.
+            return JSONResponse({"results": list(await asyncio.gather(*(run(c) for c in calls)))})
+        if kind == "end-of-call-report":
+            return await record(agent, "end-of-call-report", vapi.normalize(message), message)
+        return JSONResponse({})
+
+    async def retell_function(tool: str, request: Request) -> Response:
+        try:
+            body = await request.body()
+            agent = await agent_for_tools(request, "retell", body)
+            arguments, call_id, caller = retell.function_call(_json(body))
+        except ToolError as error:
+            return error_response(error.info())
+        info = CallInfo(
+            transport="retell",
+            call_id=call_id or request.headers.get("x-call-id"),
+            caller_phone=caller or request.headers.get("x-caller-number"),
+        )
+        return _tool_answer(await services.dispatcher.execute(agent, tool, arguments, info))
+
+    async def platform_tool(
+        platform: Literal["elevenlabs", "bland", "synthflow"], tool: str, request: Request
+    ) -> Response:
+        try:
+            body = await request.body()
+            agent = await agent_for_tools(request, platform, body)
+            parsed = _json(body)
+            if not isinstance(parsed, dict):
+                raise ToolError.invalid("body", "the body must be a JSON object of the tool's arguments")
+        except ToolError as error:
+            return error_response(error.info())
+        arguments = {**dict(request.query_params), **parsed}
+        call_id = arguments.pop("_call_id", None) or request.headers.get("x-call-id")
+        caller = arguments.pop("_caller_number", None) or request.headers.get("x-caller-number")
+        info = CallInfo(transport=platform, call_id=_text(call_id), caller_phone=_text(caller))
+        return _tool_answer(await services.dispatcher.execute(agent, tool, arguments, info))
+
+    # Platforms let builders pick the method; POST is documented, the others behave the same.
+    for path, endpoint, summary in (
+        (
+            "/voice/retell/functions/{tool}",
+            retell_function,
+            "A Retell custom function ({name, call, args} or args at the root)",
+        ),
+        ("/voice/{platform}/tools/{tool}", platform_tool, "An ElevenLabs server tool, Bland tool or Synthflow action"),
+    ):
+        router.add_api_route(path, endpoint, methods=["POST"], summary=summary)
+        router.add_api_route(path, endpoint, methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+
+    # -- call-completed webhooks ------------------------------------------------------------------
+
+    async def webhook_agent(agent_id: str, platform: Platform) -> tuple[Agent, str]:
+        agent = await services.agents.get(agent_id)
+        secret = None if agent is None else await services.platform_secrets.get(agent.id, platform)
+        if agent is None or secret is None:
+            # One answer for both, so the route does not reveal which agents exist.
+            raise ToolError(ErrorCode.UNAUTHORIZED, f"no {platform} secret is set for this agent")
+        return agent, secret
+
+    @router.post("/voice/retell/webhook/{agent_id}", summary="Retell call_ended / call_analyzed")
+    async def retell_webhook(agent_id: str, request: Request) -> Response:
+        try:
+            body = await request.body()
+            agent, secret = await webhook_agent(agent_id, "retell")
+            now_ms = int(clock().timestamp() * 1000)
+            verify_retell(secret, body, request.headers.get("x-retell-signature"), now_ms)
+            payload = _json(body)
+        except SignatureError as error:
+            return error_response(ToolError(ErrorCode.UNAUTHORIZED, str(error)).info())
+        except ToolError as error:
+            return error_response(error.info())
+        event = str(payload.get("event", ""))
+        if event not in ("call_ended", "call_analyzed"):
+            return JSONResponse({"event": event, "ignored": True})
+        return await record(agent, event, retell.normalize(payload.get("call") or {}), payload)
+
+    @router.post("/voice/elevenlabs/webhook/{agent_id}", summary="ElevenLabs post_call_transcription")
+    async def elevenlabs_webhook(agent_id: str, request: Request) -> Response:
+        try:
+            body = await request.body()
+            agent, secret = await webhook_agent(agent_id, "elevenlabs")
+            verify_elevenlabs(secret, body, request.headers.get("elevenlabs-signature"), int(clock().timestamp()))
+            payload = _json(body)
+        except SignatureError as error:
+            return error_response(ToolError(ErrorCode.UNAUTHORIZED, str(error)).info())
+        except ToolError as error:
+            return error_response(error.info())
+        event = str(payload.get("type", ""))
+        if event != "post_call_transcription":
+            return JSONResponse({"event": event, "ignored": True})
+        return await record(agent, event, elevenlabs.normalize(payload.get("data") or {}), payload)
+
+    @router.post("/voice/bland/webhook/{agent_id}", summary="Bland post-call webhook")
+    async def bland_webhook(agent_id: str, request: Request) -> Response:
+        try:
+            body = await request.body()
+            agent, secret = await webhook_agent(agent_id, "bland")
+            verify_bland(secret, body, request.headers.get("x-webhook-signature"))
+            payload = _json(body)
+        except SignatureError as error:
+            return error_response(ToolError(ErrorCode.UNAUTHORIZED, str(error)).info())
+        except ToolError as error:
+            return error_response(error.info())
+        return await record(agent, "call_completed", bland.normalize(payload), payload)
+
+    @router.post("/voice/synthflow/webhook/{agent_id}", summary="Synthflow post-call webhook")
+    async def synthflow_webhook(agent_id: str, request: Request) -> Response:
+        try:
+            body = await request.body()
+            agent, secret = await webhook_agent(agent_id, "synthflow")
+            payload = _json(body)
+            # Synthflow's docs name the header in CGI spelling; accept the plain one too.
+            signature = request.headers.get("http_synthflow_signature") or request.headers.get("synthflow-signature")
+            verify_synthflow(secret, synthflow.call_id_of(payload), signature)
+        except SignatureError as error:
+            return error_response(ToolError(ErrorCode.UNAUTHORIZED, str(error)).info())
+        except ToolError as error:
+            return error_response(error.info())
+        return await record(agent, "post_call", synthflow.normalize(payload), payload)
+
+    # -- the generic call API and records -----------------------------------------------------------
+
+    @router.post("/v1/calls", tags=["calls"], summary="Report a finished call in the flat integration shape")
+    async def post_call(request: Request, agent: CurrentAgent) -> Response:
+        try:
+            payload = _json(await request.body())
+            if not isinstance(payload, dict):
+                raise ToolError.invalid("body", "the body must be a JSON object")
+        except ToolError as error:
+            return error_response(error.info())
+        return await record(agent, str(payload.get("event") or "call_completed"), generic.normalize(payload), payload)
+
+    @router.get("/v1/calls/{call_id}", tags=["calls"], summary="A call record, with every platform payload")
+    async def get_call(call_id: str, agent: CurrentAgent) -> Response:
+        found = await services.calls.get(agent.id, call_id)
+        if found is None:
+            return error_response(ToolError(ErrorCode.NOT_FOUND, f"no call {call_id!r} for this agent").info())
+        return JSONResponse(found.model_dump(mode="json"))
+
+    @router.put("/v1/platforms/{platform}/secret", tags=["calls"], status_code=204, summary="Store a platform secret")
+    async def put_platform_secret(platform: str, secret: PlatformSecret, agent: CurrentAgent) -> Response:
+        if platform not in PLATFORMS:
+            return error_response(
+                ToolError.invalid("platform", f"unknown platform; one of {', '.join(PLATFORMS)}").info()
+            )
+        await services.platform_secrets.set(agent.id, platform, secret.secret)
+        return Response(status_code=204)
+
+    return router
+
+
+def _text(value: Any) -> str | None:
+    return str(value)[:255] if value not in (None, "") else None
