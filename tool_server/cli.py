@@ -21,6 +21,7 @@ from tool_server.agents.sandbox import sandbox_connections
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
 from tool_server.store.migrate import upgrade_database
+from tool_server.voice.platform_secrets import PLATFORMS
 
 __all__ = ["main"]
 
@@ -243,6 +244,15 @@ async def _test_connections(services: Services, args: argparse.Namespace) -> int
     return 0 if all(entry["status"] == "ok" for entry in results) else 1
 
 
+async def _set_platform_secret(services: Services, args: argparse.Namespace) -> int:
+    agent = await services.agents.get(args.agent_id)
+    if agent is None:
+        raise CliError(f"no agent {args.agent_id}")
+    await services.platform_secrets.set(agent.id, args.platform, args.secret)
+    print(f"stored the {args.platform} secret for {agent.id} (sealed); its signatures are now checked")
+    return 0
+
+
 async def _rotate_keys(services: Services, _args: argparse.Namespace) -> int:
     count = await services.agents.rotate_secrets()
     print(f"re-sealed the credentials of {count} connection(s) under the first key in TOOL_SERVER_SECRET_KEY")
@@ -371,6 +381,17 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("agent_id")
     test.add_argument("--json", action="store_true")
     test.set_defaults(run=_test_connections)
+
+    platforms = commands.add_parser("platforms", help="voice platform settings").add_subparsers(
+        dest="platforms", required=True
+    )
+    platform_secret = platforms.add_parser(
+        "set", help="store the secret a voice platform signs with (Retell API key, webhook secrets…)"
+    )
+    platform_secret.add_argument("agent_id")
+    platform_secret.add_argument("platform", choices=PLATFORMS)
+    platform_secret.add_argument("--secret", required=True)
+    platform_secret.set_defaults(run=_set_platform_secret)
 
     keys = commands.add_parser("keys", help="manage the key that seals credentials").add_subparsers(
         dest="keys", required=True

@@ -104,7 +104,7 @@ class Dispatcher:
         self._idempotency = idempotency
         self._audit = audit
         self._clock = clock
-        self._deadlines = deadlines
+        self.deadlines = deadlines
 
     async def execute(self, agent: Agent, tool_name: str, arguments: Any, call: CallInfo) -> ToolOutcome:
         """Run one tool call to an outcome. Never raises for anything the caller did or a provider did."""
@@ -148,7 +148,7 @@ class Dispatcher:
         except ToolError as error:
             return self._failure(spec.name, error)
 
-        deadline = self._deadlines.for_tool(spec)
+        deadline = self.deadlines.for_tool(spec)
         # One absolute deadline covers waiting for a duplicate and running the tool.
         expires = asyncio.get_running_loop().time() + deadline
         if spec.read_only:

@@ -213,6 +213,7 @@ BOOK_APPOINTMENT = ToolSpec(
             "notes": "Cleaning",
         }
     ],
+    wait_message="One moment while I book that.",
 )
 
 RESCHEDULE_APPOINTMENT = ToolSpec(
@@ -230,6 +231,7 @@ RESCHEDULE_APPOINTMENT = ToolSpec(
     destructive=False,
     idempotent=True,
     examples=[{"appointment_id": "apt_3f9c2a7d1e0b4c5a6d7e", "new_start": "2026-03-10T14:30"}],
+    wait_message="Let me move that for you.",
 )
 
 CANCEL_APPOINTMENT = ToolSpec(
@@ -247,6 +249,7 @@ CANCEL_APPOINTMENT = ToolSpec(
     destructive=True,
     idempotent=True,
     examples=[{"appointment_id": "apt_3f9c2a7d1e0b4c5a6d7e"}],
+    wait_message="One moment while I cancel that.",
 )
 
 FIND_APPOINTMENTS = ToolSpec(

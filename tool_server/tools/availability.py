@@ -125,4 +125,5 @@ CHECK_AVAILABILITY = ToolSpec(
         {"date": "tomorrow"},
         {"date": "2026-03-09", "end_date": "2026-03-13", "duration_minutes": 60, "timezone": "America/Chicago"},
     ],
+    wait_message="Let me check the calendar.",
 )

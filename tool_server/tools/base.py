@@ -72,6 +72,8 @@ class ToolSpec(Generic[InT, OutT]):
     open_world: bool = True
     caller_phone_field: str | None = None
     examples: list[dict[str, Any]] = field(default_factory=list)
+    # What a voice agent says while a slow tool runs (exports turn it into each platform's filler).
+    wait_message: str | None = None
 
     @cached_property
     def input_schema(self) -> dict[str, Any]:

@@ -68,4 +68,5 @@ SEND_SMS = ToolSpec(
     idempotent=True,
     caller_phone_field="to",
     examples=[{"to": "+12125550142", "body": "You're booked for Mon Mar 9 at 10:00 AM. Reply STOP to opt out."}],
+    wait_message="Sending that text now.",
 )

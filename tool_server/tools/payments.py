@@ -96,6 +96,7 @@ CREATE_PAYMENT_LINK = ToolSpec(
     idempotent=True,
     caller_phone_field="customer_phone",
     examples=[{"amount_minor": 4900, "currency": "USD", "description": "Consultation deposit"}],
+    wait_message="I'm setting up that payment link now.",
 )
 
 GET_PAYMENT_STATUS = ToolSpec(

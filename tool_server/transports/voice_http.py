@@ -23,10 +23,11 @@ from tool_server.dispatch import CallInfo, ToolOutcome
 from tool_server.errors import ErrorCode, ToolError
 from tool_server.phones import normalize_phone
 from tool_server.services import Services
-from tool_server.transports.auth import authenticate_headers
+from tool_server.transports.auth import api_key_from_headers, authenticate_headers
 from tool_server.transports.http_api import CurrentAgent
 from tool_server.transports.http_errors import error_response
 from tool_server.voice import bland, elevenlabs, generic, retell, synthflow, vapi
+from tool_server.voice.exports import EXPORTS, export
 from tool_server.voice.platform_secrets import PLATFORMS, Platform
 from tool_server.voice.signatures import (
     SignatureError,
@@ -269,6 +270,23 @@ def build_voice_router(services: Services) -> APIRouter:
             )
         await services.platform_secrets.set(agent.id, platform, secret.secret)
         return Response(status_code=204)
+
+    @router.get("/v1/export/{target}", tags=["calls"], summary="Paste-ready tool definitions for a platform")
+    async def export_tools(target: str, request: Request, agent: CurrentAgent) -> Response:
+        if target not in EXPORTS:
+            known = ", ".join(EXPORTS)
+            return error_response(ToolError.invalid("target", f"unknown export; one of {known}").info())
+        key = api_key_from_headers(request.headers) or ""
+        return JSONResponse(
+            export(
+                target,
+                services.catalogue,
+                base=services.settings.public_url,
+                key=key,
+                agent_id=agent.id,
+                deadlines=services.dispatcher.deadlines,
+            )
+        )
 
     return router
 
