@@ -124,3 +124,22 @@ def test_migrate_creates_a_fresh_sqlite_file_and_its_folder(tmp_path: Path) -> N
 
     assert migrated.returncode == 0, migrated.stderr
     assert (tmp_path / "nested" / "dir" / "fresh.db").exists()
+
+
+async def test_platforms_set_stores_a_sealed_secret_the_server_then_checks(database_url: str) -> None:
+    agent = json.loads(run(database_url, "agents", "create", "--name", "Clinic").stdout)
+
+    stored = run(database_url, "platforms", "set", agent["id"], "retell", "--secret", "key_retell_sealed_123")
+    refused = run(database_url, "platforms", "set", agent["id"], "acme", "--secret", "x" * 12)
+
+    assert stored.returncode == 0, stored.stderr
+    assert "key_retell_sealed_123" not in stored.stdout
+    assert refused.returncode == 2
+    database = Path(database_url.removeprefix("sqlite:///"))
+    raw = b"".join(path.read_bytes() for path in database.parent.glob(database.name + "*"))
+    assert b"key_retell_sealed_123" not in raw
+    services = Services.build(ServerSettings(database_url=database_url), clock=fixed_clock(NOW))
+    try:
+        assert await services.platform_secrets.get(agent["id"], "retell") == "key_retell_sealed_123"
+    finally:
+        await services.aclose()
