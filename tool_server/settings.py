@@ -53,3 +53,17 @@ class ServerSettings(BaseSettings):
         description="This server's address as providers and platforms reach it (callbacks, sandbox connections).",
     )
     sandbox: bool = Field(default=True, description="Mount the provider emulators under /sandbox/<provider>/.")
+    extraction_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible API base URL for post-call extraction (e.g. http://127.0.0.1:11434/v1); "
+        "unset uses the OpenAI SDK's default.",
+    )
+    extraction_api_key: SecretStr | None = Field(
+        default=None, description="API key for the post-call extraction model; unset runs the deterministic fallback."
+    )
+    extraction_model: str | None = Field(
+        default=None, description="Model name for post-call extraction; unset runs the deterministic fallback."
+    )
+    extraction_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="Per-request timeout for the extraction model (the SDK retries once)."
+    )
