@@ -16,6 +16,7 @@ import pytest
 
 from integrations.registry import INTEGRATIONS
 from tests.support.callers import BASE_URL, DirectCaller, HttpCaller, McpCaller, ToolCaller
+from tests.support.postgres import running_postgres
 from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
 from tool_server.agents import Connection, CreatedAgent
 from tool_server.app import create_app
@@ -85,6 +86,13 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"
     upgrade_database(f"sqlite:///{path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A private PostgreSQL server on 127.0.0.1 for the session; fails (never skips) if it cannot start."""
+    with running_postgres() as url:
+        yield url
 
 
 @pytest.fixture

@@ -67,6 +67,24 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class BoundedString(TypeDecorator[str]):
+    """A VARCHAR(length) that keeps the first `length` characters of a longer value.
+
+    SQLite ignores VARCHAR lengths but PostgreSQL refuses longer values, so free-form ids from
+    outside are cut here the same way on both, rather than failing only on PostgreSQL.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else value[: self.length]
+
+
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime, dict[str, Any]: JSON}
 
@@ -293,7 +311,9 @@ class ToolCallRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     agent_id: Mapped[str] = mapped_column(String(40))
-    call_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    # Transports accept call ids up to 255 characters; one longer than the column made PostgreSQL
+    # refuse the whole audit batch it was in.
+    call_id: Mapped[str | None] = mapped_column(BoundedString(128), index=True)
     tool: Mapped[str] = mapped_column(String(64))
     transport: Mapped[str] = mapped_column(String(32))
     arguments: Mapped[dict[str, Any]] = mapped_column(JSON)
