@@ -83,7 +83,10 @@ def from_exception(error: BaseException, tool: str) -> ToolError:
         logger.warning("configuration error in %s: %s", tool, error)
         return ToolError(ErrorCode.NOT_CONNECTED, f"the connection for {tool} is misconfigured ({error.setting})")
     if isinstance(error, RateLimitedError):
-        return ToolError(ErrorCode.RATE_LIMITED, f"{error.provider} is rate limiting requests; retry shortly")
+        details = {"retry_after": error.retry_after} if error.retry_after is not None else {}
+        return ToolError(
+            ErrorCode.RATE_LIMITED, f"{error.provider} is rate limiting requests; retry shortly", details=details
+        )
     if isinstance(error, UpstreamError):
         return ToolError(ErrorCode.PROVIDER_ERROR, f"{error.provider} failed: {error}")
     logger.error("unexpected failure in tool %s", tool, exc_info=error)

@@ -37,7 +37,9 @@ __all__ = [
     "OptOutRow",
     "OutboxMessageRow",
     "PlatformSecretRow",
+    "PostCallSettingsRow",
     "SentMessageRow",
+    "SyncStepRow",
     "ToolCallRow",
     "new_id",
 ]
@@ -286,6 +288,35 @@ class CallEventRow(Base):
     call_id: Mapped[str] = mapped_column(String(128))
     event: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime]
+
+
+class SyncStepRow(Base):
+    """One integration's post-call work for one call: its status, attempts and last error."""
+
+    __tablename__ = "sync_steps"
+    __table_args__ = (UniqueConstraint("record_id", "job"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("call_records.id", ondelete="CASCADE"), index=True)
+    agent_id: Mapped[str] = mapped_column(String(40))
+    job: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    workflow_id: Mapped[str | None] = mapped_column(String(160))
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]
+
+
+class PostCallSettingsRow(Base):
+    """Which post-call follow-ups an agent turned on, and their settings."""
+
+    __tablename__ = "postcall_settings"
+
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime]
 
 
 class IdempotencyRow(Base):

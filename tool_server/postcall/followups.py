@@ -1,0 +1,62 @@
+"""Which post-call follow-ups an agent turned on (all off until set)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from sqlalchemy.orm import Session
+
+from tool_server.clock import Clock
+from tool_server.store.database import Database
+from tool_server.store.tables import PostCallSettingsRow
+
+__all__ = ["FollowUps", "FollowUpsStore", "PaymentFollowUp"]
+
+
+class PaymentFollowUp(BaseModel):
+    """Text the caller a payment link for this amount after the call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount_minor: int = Field(gt=0, description="4900 means $49.00.")
+    currency: str = Field(default="USD", pattern="^[A-Za-z]{3}$")
+    description: str = Field(min_length=1, max_length=250)
+
+
+class FollowUps(BaseModel):
+    """Per-agent follow-ups. Each runs as its own integration in the post-call sync."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confirmation_sms: bool = Field(default=False, description="Text the caller a confirmation after the call.")
+    payment_link: PaymentFollowUp | None = Field(default=None, description="Text the caller a payment link.")
+    forward_url: HttpUrl | None = Field(
+        default=None, description="POST the call record here, in a Zapier catch hook's flat shape."
+    )
+    team_channel_url: HttpUrl | None = Field(
+        default=None, description="A Slack-style incoming webhook that gets a one-line summary of each call."
+    )
+
+
+class FollowUpsStore:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def get(self, agent_id: str) -> FollowUps:
+        def work(session: Session) -> FollowUps:
+            row = session.get(PostCallSettingsRow, agent_id)
+            return FollowUps() if row is None else FollowUps.model_validate(row.settings)
+
+        return await self._db.run(work)
+
+    async def set(self, agent_id: str, followups: FollowUps) -> None:
+        data = followups.model_dump(mode="json")
+
+        def work(session: Session) -> None:
+            row = session.get(PostCallSettingsRow, agent_id)
+            if row is None:
+                session.add(PostCallSettingsRow(agent_id=agent_id, settings=data, updated_at=self._clock()))
+            else:
+                row.settings, row.updated_at = data, self._clock()
+
+        await self._db.run(work)

@@ -1,0 +1,112 @@
+"""The visible state of each integration's post-call work: pending, done, or failed with its error."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tool_server.clock import Clock
+from tool_server.store.database import Database
+from tool_server.store.tables import SyncStepRow
+
+__all__ = ["StepState", "SyncLedger"]
+
+Status = Literal["pending", "done", "failed", "skipped"]
+
+
+class StepState(BaseModel):
+    """One integration's post-call work as `GET /v1/calls/{id}` shows it."""
+
+    job: str
+    status: Status
+    attempts: int
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    retries: int = 0
+
+
+class SyncLedger:
+    """Rows in `sync_steps`, written by the workflows (from any worker process)."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def plan(self, record_id: str, agent_id: str, jobs: list[str]) -> None:
+        """Make a pending row per job (existing rows are left as they are)."""
+
+        def work(session: Session) -> None:
+            known = set(session.execute(select(SyncStepRow.job).where(SyncStepRow.record_id == record_id)).scalars())
+            for job in jobs:
+                if job not in known:
+                    session.add(
+                        SyncStepRow(
+                            record_id=record_id,
+                            agent_id=agent_id,
+                            job=job,
+                            status="pending",
+                            attempts=0,
+                            retries=0,
+                            updated_at=self._clock(),
+                        )
+                    )
+
+        # A concurrent planner (a recovered workflow) may have made them first.
+        with contextlib.suppress(IntegrityError):
+            await self._db.run(work)
+
+    async def attempt(self, record_id: str, job: str, attempt: int, workflow_id: str | None) -> None:
+        await self._set(record_id, job, status="pending", attempts=attempt, workflow_id=workflow_id)
+
+    async def finish(
+        self, record_id: str, job: str, status: Status, result: dict[str, Any] | None, error: str | None
+    ) -> None:
+        await self._set(record_id, job, status=status, result=result, last_error=error)
+
+    async def states(self, record_id: str) -> list[StepState]:
+        def work(session: Session) -> list[StepState]:
+            rows = session.execute(
+                select(SyncStepRow).where(SyncStepRow.record_id == record_id).order_by(SyncStepRow.id)
+            ).scalars()
+            return [
+                StepState(
+                    job=r.job,
+                    status=r.status,
+                    attempts=r.attempts,
+                    error=r.last_error,
+                    result=r.result,
+                    retries=r.retries,
+                )
+                for r in rows
+            ]
+
+        return await self._db.run(work)
+
+    async def reopen_failed(self, record_id: str) -> list[tuple[str, int]]:
+        """Failed jobs set back to pending for a retry: (job, retry number) each."""
+
+        def work(session: Session) -> list[tuple[str, int]]:
+            rows = list(
+                session.execute(
+                    select(SyncStepRow).where(SyncStepRow.record_id == record_id, SyncStepRow.status == "failed")
+                ).scalars()
+            )
+            for row in rows:
+                row.status, row.retries, row.attempts, row.updated_at = "pending", row.retries + 1, 0, self._clock()
+            return [(row.job, row.retries) for row in rows]
+
+        return await self._db.run(work)
+
+    async def _set(self, record_id: str, job: str, **values: Any) -> None:
+        await self._db.run(
+            lambda session: session.execute(
+                update(SyncStepRow)
+                .where(SyncStepRow.record_id == record_id, SyncStepRow.job == job)
+                .values(updated_at=self._clock(), **values)
+            )
+        )
