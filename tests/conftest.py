@@ -104,7 +104,8 @@ def database_url(tmp_path: Path, migrated_template: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> ServerSettings:
-    return ServerSettings(database_url=database_url)
+    # Post-call sync off: tests that exercise it start their own engine (DBOS is one per process).
+    return ServerSettings(database_url=database_url, postcall="off")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from tool_server import __version__
 from tool_server.clock import Clock, system_clock
 from tool_server.errors import ErrorCode, ToolError
+from tool_server.postcall.engine import PostCallEngine
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
 from tool_server.transports.body_limit import BodySizeLimit
@@ -49,9 +50,17 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # A mounted MCP app's own lifespan never runs; the host runs the session manager.
-        async with mcp_endpoint.session_manager.run():
-            yield
-        await services.aclose()
+        mode = services.settings.postcall
+        engine = None if mode == "off" else PostCallEngine(services, listen=mode == "inline")
+        if engine is not None:
+            await engine.start()
+        try:
+            async with mcp_endpoint.session_manager.run():
+                yield
+        finally:
+            if engine is not None:
+                await engine.stop()
+            await services.aclose()
 
     app = FastAPI(title="Voice tool server", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services

@@ -18,6 +18,7 @@ from integrations.common.deadline import deadline_scope
 from integrations.common.spec import Checkable
 from tool_server.agents.models import CAPABILITIES, Agent, Capability, Connection
 from tool_server.agents.sandbox import sandbox_connections
+from tool_server.postcall.commands import add_commands as add_postcall_commands
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
 from tool_server.store.migrate import upgrade_database
@@ -414,6 +415,7 @@ def _parser() -> argparse.ArgumentParser:
     mcp = commands.add_parser("mcp", help="serve MCP over stdio for one agent")
     mcp.add_argument("--agent", required=True, help="agent id")
     mcp.set_defaults(run=_stdio)
+    add_postcall_commands(commands)
     return parser
 
 

@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from tool_server.agents.repository import AgentRepository
-from tool_server.calls import CallStore
+from tool_server.calls import CallStore, CallSync
 from tool_server.clock import Clock, system_clock
 from tool_server.dispatch import Deadlines, Dispatcher
 from tool_server.dispatch.audit import AuditLog
 from tool_server.dispatch.idempotency import IdempotencyStore
 from tool_server.message_log import MessageLog
+from tool_server.postcall.followups import FollowUpsStore
+from tool_server.postcall.ledger import SyncLedger
 from tool_server.providers import PROVIDERS, ProviderEnv, ProviderRegistry, ProviderSpec
 from tool_server.secret_box import SecretBox
 from tool_server.settings import ServerSettings
@@ -38,6 +40,10 @@ class Services:
     platform_secrets: PlatformSecrets
     audit: AuditLog
     dispatcher: Dispatcher
+    ledger: SyncLedger
+    followups: FollowUpsStore
+    sync: CallSync | None = None
+    """Set by the post-call engine when this process runs one; without it calls stay queued."""
 
     @property
     def catalogue(self) -> Catalogue:
@@ -94,6 +100,8 @@ class Services:
             platform_secrets=PlatformSecrets(db, box, clock),
             audit=audit,
             dispatcher=dispatcher,
+            ledger=SyncLedger(db, clock),
+            followups=FollowUpsStore(db, clock),
         )
 
     async def aclose(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,4 +67,29 @@ class ServerSettings(BaseSettings):
     )
     extraction_timeout_seconds: float = Field(
         default=20.0, gt=0, description="Per-request timeout for the extraction model (the SDK retries once)."
+    )
+    postcall: Literal["inline", "enqueue", "off"] = Field(
+        default="inline",
+        description="Post-call sync in the server process: 'inline' runs the workers here (one process); "
+        "'enqueue' only starts workflows for separate `tool-server worker` processes; 'off' records calls only.",
+    )
+    postcall_system_database_url: str | None = Field(
+        default=None,
+        description="DBOS system database. Unset: a sibling SQLite file of an SQLite database "
+        "(data/tool_server.dbos.sqlite), or the same PostgreSQL database (DBOS keeps its tables in schema dbos).",
+    )
+    postcall_executor_id: str = Field(
+        default="server", description="This process's DBOS executor id; a restarted worker recovers its own work."
+    )
+    postcall_max_attempts: int = Field(default=6, ge=1, le=50, description="Tries per job before it is failed.")
+    postcall_retry_base_seconds: float = Field(
+        default=2.0, gt=0, description="First retry wait; doubled per attempt, never below the provider's Retry-After."
+    )
+    postcall_retry_max_seconds: float = Field(default=300.0, gt=0, description="Longest wait between two attempts.")
+    postcall_concurrency: int = Field(
+        default=16, ge=1, le=1000, description="Jobs one worker runs at once per integration."
+    )
+    postcall_poll_seconds: float = Field(default=0.2, gt=0, le=10, description="How often workers look for new work.")
+    postcall_sweep_seconds: float = Field(
+        default=30.0, gt=0, description="How often queued records that never started are started."
     )

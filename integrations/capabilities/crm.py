@@ -35,6 +35,10 @@ class CrmProvider(Protocol):
         """Fill in or change the given fields; fields left as None are kept."""
         ...
 
-    async def add_note(self, contact_id: str, body: str) -> Note:
-        """Attach a note to the contact; raises `NotFoundError` for an unknown contact."""
+    async def add_note(self, contact_id: str, body: str, *, idempotency_key: str | None = None) -> Note:
+        """Attach a note to the contact; raises `NotFoundError` for an unknown contact.
+
+        With `idempotency_key`, a provider that can look the key up returns the note already
+        written under it instead of writing a second one.
+        """
         ...

@@ -97,8 +97,12 @@ class HubSpotConnector:
         obj = await self._patch(contact_id, properties)
         return mappers.to_contact(obj, region=phones.region_of(draft.phone))
 
-    async def add_note(self, contact_id: str, body: str) -> Note:
-        """Attach a note to the contact (association type 202); raises `NotFoundError` first if unknown."""
+    async def add_note(self, contact_id: str, body: str, *, idempotency_key: str | None = None) -> Note:
+        """Attach a note to the contact (association type 202); raises `NotFoundError` first if unknown.
+
+        HubSpot has no idempotency key for creates, so `idempotency_key` is not sent; dispatch's own
+        key store is what keeps a retried call from writing twice.
+        """
         await self._get(contact_id)
         when = self._env.clock()
         request = mappers.note_request(contact_id, body, when)

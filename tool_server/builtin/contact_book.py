@@ -84,14 +84,29 @@ class ContactBook:
 
         return await self._db.run(work)
 
-    async def add_note(self, contact_id: str, body: str) -> Note:
+    async def add_note(self, contact_id: str, body: str, *, idempotency_key: str | None = None) -> Note:
+        """Attach a note; under an `idempotency_key` already used, the note written then is returned."""
+
         def work(session: Session) -> Note:
             self._row(session, contact_id)
-            row = NoteRow(
-                id=new_id("note"), agent_id=self._agent_id, contact_id=contact_id, body=body, created_at=self._clock()
-            )
-            session.add(row)
-            session.flush()
+            row = None
+            if idempotency_key is not None:
+                row = session.execute(
+                    select(NoteRow).where(
+                        NoteRow.agent_id == self._agent_id, NoteRow.idempotency_key == idempotency_key
+                    )
+                ).scalar_one_or_none()
+            if row is None:
+                row = NoteRow(
+                    id=new_id("note"),
+                    agent_id=self._agent_id,
+                    contact_id=contact_id,
+                    body=body,
+                    idempotency_key=idempotency_key,
+                    created_at=self._clock(),
+                )
+                session.add(row)
+                session.flush()
             return Note(
                 id=row.id,
                 contact_id=row.contact_id,

@@ -55,7 +55,11 @@ class CallRecord(BaseModel):
     appointment: AppointmentMention | None = None
     analysis: dict[str, Any] = Field(default_factory=dict)
     events: list[str] = Field(default_factory=list, description="Event types received for this call.")
-    sync_status: str = "queued"
+    sync_status: str = Field(
+        default="queued",
+        description="Post-call sync: waiting (for the final event), queued, syncing, synced or failed.",
+    )
+    record_id: str | None = Field(default=None, description="This server's id for the record.")
     payloads: dict[str, Any] = Field(default_factory=dict, description="The platform's own payload per event.")
     received_at: datetime | None = None
 

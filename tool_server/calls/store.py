@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +15,9 @@ from tool_server.clock import Clock
 from tool_server.store.database import Database
 from tool_server.store.tables import CallEventRow, CallRecordRow, new_id
 
-__all__ = ["CallStore", "Recorded"]
+__all__ = ["CallStore", "Recorded", "SyncStatus"]
+
+SyncStatus = Literal["waiting", "queued", "syncing", "synced", "failed"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,9 @@ class Recorded:
 
     record: CallRecord
     duplicate: bool
+    record_id: str
+    ready: bool = False
+    """True when this event made the call ready for its post-call sync (its final event arrived)."""
 
 
 class CallStore:
@@ -32,12 +38,18 @@ class CallStore:
         self._db = db
         self._clock = clock
 
-    async def record(self, agent_id: str, event: str, incoming: CallRecord, payload: Any) -> Recorded:
-        """Take one delivered event. A replay of the same (platform, call id, event) changes nothing."""
+    async def record(
+        self, agent_id: str, event: str, incoming: CallRecord, payload: Any, *, final: bool = True
+    ) -> Recorded:
+        """Take one delivered event. A replay of the same (platform, call id, event) changes nothing.
+
+        A `final` event (the platform's last word on the call) queues the post-call sync once;
+        earlier events only update the record, which waits.
+        """
         incoming = incoming.model_copy(update={"agent_id": agent_id, "events": [event], "payloads": {event: payload}})
         for _attempt in range(3):
             try:
-                return await self._db.run(lambda session: self._apply(session, agent_id, event, incoming))
+                return await self._db.run(lambda session: self._apply(session, agent_id, event, incoming, final))
             except IntegrityError:
                 # Another delivery for this call won a race; re-read and decide again.
                 continue
@@ -58,7 +70,43 @@ class CallStore:
 
         return await self._db.run(work)
 
-    def _apply(self, session: Session, agent_id: str, event: str, incoming: CallRecord) -> Recorded:
+    async def by_id(self, record_id: str) -> CallRecord | None:
+        def work(session: Session) -> CallRecord | None:
+            row = session.get(CallRecordRow, record_id)
+            return None if row is None else _to_record(row)
+
+        return await self._db.run(work)
+
+    async def update(self, record_id: str, record: CallRecord) -> None:
+        """Save fields the post-call sync filled in (extraction); payloads and status are kept."""
+
+        def work(session: Session) -> None:
+            row = session.get(CallRecordRow, record_id)
+            if row is not None:
+                row.record = record.model_dump(mode="json", exclude={"payloads", "sync_status", "record_id"})
+                row.updated_at = self._clock()
+
+        await self._db.run(work)
+
+    async def set_status(self, record_id: str, status: SyncStatus) -> None:
+        def work(session: Session) -> None:
+            row = session.get(CallRecordRow, record_id)
+            if row is not None:
+                row.sync_status, row.updated_at = status, self._clock()
+
+        await self._db.run(work)
+
+    async def queued(self, *, before: datetime, limit: int = 500) -> list[str]:
+        """Records whose sync was queued before `before` but never started (e.g. a crash in between)."""
+        query = (
+            select(CallRecordRow.id)
+            .where(CallRecordRow.sync_status == "queued", CallRecordRow.updated_at < before)
+            .order_by(CallRecordRow.updated_at)
+            .limit(limit)
+        )
+        return await self._db.run(lambda session: list(session.execute(query).scalars()))
+
+    def _apply(self, session: Session, agent_id: str, event: str, incoming: CallRecord, final: bool) -> Recorded:
         seen = session.execute(
             select(CallEventRow.id).where(
                 CallEventRow.agent_id == agent_id,
@@ -75,7 +123,7 @@ class CallStore:
             )
         ).scalar_one_or_none()
         if seen is not None and row is not None:
-            return Recorded(_to_record(row), duplicate=True)
+            return Recorded(_to_record(row), duplicate=True, record_id=row.id)
         now = self._clock()
         session.add(
             CallEventRow(
@@ -89,22 +137,29 @@ class CallStore:
                 agent_id=agent_id,
                 platform=incoming.platform,
                 call_id=incoming.call_id,
-                record=record.model_dump(mode="json", exclude={"payloads"}),
+                record=record.model_dump(mode="json", exclude={"payloads", "sync_status", "record_id"}),
                 payloads=record.payloads,
-                sync_status="queued",
+                sync_status="queued" if final else "waiting",
                 created_at=now,
                 updated_at=now,
             )
             session.add(row)
         else:
             record = _to_record(row).merged(incoming)
-            row.record = record.model_dump(mode="json", exclude={"payloads"})
+            row.record = record.model_dump(mode="json", exclude={"payloads", "sync_status", "record_id"})
             row.payloads = record.payloads
-            row.sync_status = "queued"
+            # A call syncs once: events after its sync started update the record only.
+            ready = final and row.sync_status == "waiting"
+            if ready:
+                row.sync_status = "queued"
             row.updated_at = now
+            session.flush()
+            return Recorded(_to_record(row), duplicate=False, record_id=row.id, ready=ready)
         session.flush()
-        return Recorded(_to_record(row), duplicate=False)
+        return Recorded(_to_record(row), duplicate=False, record_id=row.id, ready=final)
 
 
 def _to_record(row: CallRecordRow) -> CallRecord:
-    return CallRecord.model_validate({**row.record, "payloads": row.payloads, "sync_status": row.sync_status})
+    return CallRecord.model_validate(
+        {**row.record, "payloads": row.payloads, "sync_status": row.sync_status, "record_id": row.id}
+    )

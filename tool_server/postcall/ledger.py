@@ -14,7 +14,7 @@ from tool_server.clock import Clock
 from tool_server.store.database import Database
 from tool_server.store.tables import SyncStepRow
 
-__all__ = ["StepState", "SyncLedger"]
+__all__ = ["Status", "StepState", "SyncLedger"]
 
 Status = Literal["pending", "done", "failed", "skipped"]
 
@@ -62,6 +62,10 @@ class SyncLedger:
 
     async def attempt(self, record_id: str, job: str, attempt: int, workflow_id: str | None) -> None:
         await self._set(record_id, job, status="pending", attempts=attempt, workflow_id=workflow_id)
+
+    async def note_error(self, record_id: str, job: str, error: str) -> None:
+        """A failed try that will be tried again: still pending, with the error shown."""
+        await self._set(record_id, job, last_error=error[:2000])
 
     async def finish(
         self, record_id: str, job: str, status: Status, result: dict[str, Any] | None, error: str | None

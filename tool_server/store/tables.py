@@ -186,11 +186,23 @@ class ContactRow(Base):
 
 class NoteRow(Base):
     __tablename__ = "notes"
+    __table_args__ = (
+        # A note written again under the same key (a retried or resumed write) is the same note.
+        Index(
+            "uq_notes_agent_idempotency",
+            "agent_id",
+            "idempotency_key",
+            unique=True,
+            sqlite_where=text("idempotency_key IS NOT NULL"),
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
     body: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
 
 

@@ -89,7 +89,7 @@ def build_voice_router(services: Services) -> APIRouter:
         await verify_tool_call(agent, platform, body, request)
         return agent
 
-    async def record(agent: Agent, event: str, normalized: CallRecord, payload: Any) -> Response:
+    async def record(agent: Agent, event: str, normalized: CallRecord, payload: Any, *, final: bool = True) -> Response:
         if not normalized.call_id:
             return error_response(ToolError.invalid("call_id", "the payload carries no call id").info())
         if normalized.caller_phone:
@@ -98,9 +98,22 @@ def build_voice_router(services: Services) -> APIRouter:
                 normalized = normalized.model_copy(update={"caller_phone": phone})
             except ToolError:
                 pass  # keep the number as the platform reported it
-        # Only recorded here; the post-call sync picks queued records up (answered fast, never blocked).
-        recorded = await services.calls.record(agent.id, event, normalized, payload)
-        return JSONResponse({"call_id": normalized.call_id, "event": event, "duplicate": recorded.duplicate})
+        recorded = await services.calls.record(agent.id, event, normalized, payload, final=final)
+        if recorded.ready and services.sync is not None:
+            try:
+                # Only enqueued here, so the platform gets its answer at once.
+                await services.sync.submit(recorded.record_id)
+            except Exception:
+                # The record stays queued; the engine's sweep starts its sync later.
+                logger.exception("post-call sync: could not enqueue %s; the sweep will", recorded.record_id)
+        return JSONResponse(
+            {
+                "call_id": normalized.call_id,
+                "event": event,
+                "duplicate": recorded.duplicate,
+                "sync_status": recorded.record.sync_status,
+            }
+        )
 
     # -- tool calls during a call -------------------------------------------------------------
 
@@ -197,7 +210,9 @@ def build_voice_router(services: Services) -> APIRouter:
         event = str(payload.get("event", ""))
         if event not in ("call_ended", "call_analyzed"):
             return JSONResponse({"event": event, "ignored": True})
-        return await record(agent, event, retell.normalize(payload.get("call") or {}), payload)
+        # call_analyzed follows call_ended with the summary and sentiment; it starts the sync.
+        final = event == "call_analyzed"
+        return await record(agent, event, retell.normalize(payload.get("call") or {}), payload, final=final)
 
     @router.post("/voice/elevenlabs/webhook/{agent_id}", summary="ElevenLabs post_call_transcription")
     async def elevenlabs_webhook(agent_id: str, request: Request) -> Response:
@@ -258,9 +273,22 @@ def build_voice_router(services: Services) -> APIRouter:
     @router.get("/v1/calls/{call_id}", tags=["calls"], summary="A call record, with every platform payload")
     async def get_call(call_id: str, agent: CurrentAgent) -> Response:
         found = await services.calls.get(agent.id, call_id)
-        if found is None:
+        if found is None or found.record_id is None:
             return error_response(ToolError(ErrorCode.NOT_FOUND, f"no call {call_id!r} for this agent").info())
-        return JSONResponse(found.model_dump(mode="json"))
+        steps = await services.ledger.states(found.record_id)
+        return JSONResponse({**found.model_dump(mode="json"), "sync_steps": [s.model_dump(mode="json") for s in steps]})
+
+    @router.post("/v1/calls/{call_id}/retry", tags=["calls"], summary="Run the call's failed post-call steps again")
+    async def retry_call(call_id: str, agent: CurrentAgent) -> Response:
+        found = await services.calls.get(agent.id, call_id)
+        if found is None or found.record_id is None:
+            return error_response(ToolError(ErrorCode.NOT_FOUND, f"no call {call_id!r} for this agent").info())
+        if services.sync is None:
+            return error_response(
+                ToolError(ErrorCode.NOT_CONNECTED, "post-call sync is turned off on this server").info()
+            )
+        retried = await services.sync.retry(found.record_id)
+        return JSONResponse({"call_id": call_id, "retried": retried}, status_code=202 if retried else 200)
 
     @router.put("/v1/platforms/{platform}/secret", tags=["calls"], status_code=204, summary="Store a platform secret")
     async def put_platform_secret(platform: str, secret: PlatformSecret, agent: CurrentAgent) -> Response:

@@ -25,8 +25,27 @@ def _transcript(value: Any) -> list[Turn]:
     return turns_from_text(as_str(value))
 
 
+def _appointment(body: dict[str, Any]) -> AppointmentMention | None:
+    """`appointment_booked` (booked during the call) wins over `appointment_requested` (to book after it)."""
+    for key, status in (("appointment_booked", "booked"), ("appointment_requested", "requested")):
+        found = as_dict(body.get(key))
+        if not found:
+            continue
+        minutes = found.get("durationMinutes", found.get("duration_minutes"))
+        return AppointmentMention(
+            status="booked" if status == "booked" else "requested",
+            title=as_str(found.get("title")),
+            start=as_str(found.get("start")),
+            date=as_str(found.get("date")),
+            time=as_str(found.get("time")),
+            timezone=as_str(found.get("timezone")),
+            duration_minutes=minutes if isinstance(minutes, int) else None,
+            appointment_id=as_str(found.get("appointment_id") or found.get("id")),
+        )
+    return None
+
+
 def normalize(body: dict[str, Any]) -> CallRecord:
-    booked = as_dict(body.get("appointment_booked"))
     duration = body.get("duration_seconds")
     return CallRecord(
         call_id=str(body.get("call_id", "")),
@@ -44,14 +63,5 @@ def normalize(body: dict[str, Any]) -> CallRecord:
         sentiment=as_str(body.get("call_sentiment")),
         transcript=_transcript(body.get("transcript")),
         recording_url=as_str(body.get("recording_url")),
-        appointment=AppointmentMention(
-            status="booked",
-            title=as_str(booked.get("title")),
-            date=as_str(booked.get("date")),
-            time=as_str(booked.get("time")),
-            timezone=as_str(booked.get("timezone")),
-            duration_minutes=booked.get("durationMinutes") if isinstance(booked.get("durationMinutes"), int) else None,
-        )
-        if booked
-        else None,
+        appointment=_appointment(body),
     )

@@ -1,4 +1,4 @@
-"""sync steps and post-call settings
+"""sync steps, post-call settings, and idempotent notes
 
 Revision ID: 0004
 Revises: 0003
@@ -44,9 +44,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("sync_steps", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sync_steps_record_id"), ["record_id"], unique=False)
+    with op.batch_alter_table("notes", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("idempotency_key", sa.String(length=255), nullable=True))
+        batch_op.create_index(
+            "uq_notes_agent_idempotency",
+            ["agent_id", "idempotency_key"],
+            unique=True,
+            sqlite_where=sa.text("idempotency_key IS NOT NULL"),
+            postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("notes", schema=None) as batch_op:
+        batch_op.drop_index("uq_notes_agent_idempotency")
+        batch_op.drop_column("idempotency_key")
     with op.batch_alter_table("sync_steps", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sync_steps_record_id"))
 

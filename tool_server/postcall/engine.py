@@ -1,0 +1,136 @@
+"""The post-call engine of one process: DBOS launched on the server's own database.
+
+Every process that records calls runs one (to enqueue); processes that `listen` also run the
+workflows. On SQLite the DBOS system database is a sibling file of the app database; on
+PostgreSQL it is the same database (DBOS keeps its tables in schema `dbos`), so any number of
+`tool-server worker` processes on any machine share the queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from dbos import DBOS, DBOSConfig, SetWorkflowID
+
+from tool_server import __version__
+from tool_server.postcall.workflows import (
+    CALL_QUEUE,
+    Runtime,
+    call_workflow_id,
+    job_queue,
+    set_runtime,
+    start_job,
+    sync_call,
+)
+from tool_server.services import Services
+from tool_server.settings import ServerSettings
+from tool_server.store.database import sync_database_url
+
+__all__ = ["PostCallEngine", "system_database_url"]
+
+logger = logging.getLogger(__name__)
+
+# Records queued this long ago without a started workflow are started by the sweep.
+_SWEEP_GRACE = timedelta(seconds=5)
+
+
+def system_database_url(settings: ServerSettings) -> str:
+    """Where DBOS keeps workflows, steps and queues (see the module docstring)."""
+    if settings.postcall_system_database_url:
+        return settings.postcall_system_database_url
+    url = sync_database_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise ValueError("post-call sync needs a file database; set TOOL_SERVER_POSTCALL_SYSTEM_DATABASE_URL")
+        path = Path(url.database)
+        return str(url.set(drivername="sqlite", database=str(path.with_name(f"{path.stem}.dbos{path.suffix}"))))
+    return url.render_as_string(hide_password=False)
+
+
+class PostCallEngine:
+    """Starts call syncs (`submit`), restarts failed jobs (`retry`), and, when `listen`, runs them.
+
+    One per process: DBOS is process-wide. `executor_id` names this process's share of the work;
+    a worker restarted with the same id resumes the workflows it was running when it died.
+    """
+
+    def __init__(self, services: Services, *, listen: bool = True, executor_id: str | None = None) -> None:
+        self._services = services
+        self._listen = listen
+        self._executor_id = executor_id or services.settings.postcall_executor_id
+        self._runtime = Runtime(services)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        settings = self._services.settings
+        config: DBOSConfig = {
+            "name": "tool-server",
+            "system_database_url": system_database_url(settings),
+            "executor_id": self._executor_id,
+            # Fixed per release, so a restarted worker of the same release recovers its workflows.
+            "application_version": __version__,
+            "log_level": "WARNING",
+            "notification_listener_polling_interval_sec": 0.2,
+        }
+        DBOS(config=config)
+        if not self._listen:
+            DBOS.listen_queues([])
+        set_runtime(self._runtime)
+        # On this loop's thread: DBOS then runs the workflows on this loop, next to the services.
+        DBOS.launch()
+        await self._runtime.queue(CALL_QUEUE)
+        self._services.sync = self
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        self._services.sync = None
+        await asyncio.to_thread(DBOS.destroy, destroy_registry=False)
+        set_runtime(None)
+
+    async def submit(self, record_id: str) -> None:
+        record = await self._services.calls.by_id(record_id)
+        if record is None:
+            return
+        queue = await self._runtime.queue(CALL_QUEUE)
+        with SetWorkflowID(call_workflow_id(record)):
+            await queue.enqueue_async(sync_call, record_id)
+
+    async def retry(self, record_id: str) -> list[str]:
+        services = self._services
+        record = await services.calls.by_id(record_id)
+        agent = None if record is None or record.agent_id is None else await services.agents.get(record.agent_id)
+        if record is None or agent is None:
+            return []
+        reopened = await services.ledger.reopen_failed(record_id)
+        if not reopened:
+            return []
+        await services.calls.set_status(record_id, "syncing")
+        base = call_workflow_id(record)
+        for job, retry in reopened:
+            await start_job(record_id, job, f"{base}:{job}:retry{retry}", job_queue(agent, job))
+        return [job for job, _ in reopened]
+
+    async def sweep(self) -> int:
+        """Start records that were queued but never started (say, a crash right after recording)."""
+        waiting = await self._services.calls.queued(before=self._services.clock() - _SWEEP_GRACE)
+        for record_id in waiting:
+            await self.submit(record_id)
+        return len(waiting)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            try:
+                started = await self.sweep()
+                if started:
+                    logger.info("post-call sync: started %d queued calls", started)
+            except Exception:
+                logger.exception("post-call sweep failed; trying again later")
+            await asyncio.sleep(self._services.settings.postcall_sweep_seconds)

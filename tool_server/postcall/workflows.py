@@ -1,0 +1,203 @@
+"""The durable post-call workflows, on DBOS.
+
+`sync_call` (id `postcall:<agent>:<platform>:<call id>`, so a replayed webhook joins the same
+workflow) fills in what the platform left out, plans one job per connected integration and
+follow-up, and starts each job as its own child workflow on that integration's own queue. A
+job whose provider is down waits on its queue alone; the others carry on.
+
+`sync_job` tries its job up to `postcall_max_attempts` times. Each try is a checkpointed step;
+the waits between tries are durable sleeps, doubling from `postcall_retry_base_seconds` and never
+shorter than the provider's Retry-After. A crash resumes at the step that was running, and that
+step is safe to run twice: every provider write goes through dispatch with the call's id, so it
+is deduplicated by the same idempotency key as the mid-call tool, and providers look before
+they create.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbos import DBOS, SetWorkflowID
+
+from tool_server.agents.models import Agent, Capability
+from tool_server.calls.models import CallRecord
+from tool_server.calls.store import SyncStatus
+from tool_server.postcall.extraction import ExtractionSettings, apply, extract, needs_extraction
+from tool_server.postcall.jobs import JobContext, JobFailedError, plan, run_job
+from tool_server.postcall.ledger import Status, StepState
+from tool_server.services import Services
+
+__all__ = ["Runtime", "call_workflow_id", "job_queue", "set_runtime", "start_job", "sync_call", "sync_job"]
+
+logger = logging.getLogger(__name__)
+
+CALL_QUEUE = "postcall"
+_JOB_CAPABILITY: dict[str, Capability] = {
+    "crm": "crm",
+    "calendar": "calendar",
+    "confirmation_sms": "messaging",
+    "payment_link": "payments",
+}
+
+
+@dataclass
+class Runtime:
+    """What the workflows in this process run against (one per process, like DBOS itself)."""
+
+    services: Services
+    registered_queues: set[str] = field(default_factory=set)
+
+    async def queue(self, name: str) -> Any:
+        """The named DBOS queue, registered on first use with this process's limits."""
+        settings = self.services.settings
+        if name not in self.registered_queues:
+            await DBOS.register_queue_async(
+                name,
+                worker_concurrency=settings.postcall_concurrency,
+                polling_interval_sec=settings.postcall_poll_seconds,
+            )
+            self.registered_queues.add(name)
+        return await DBOS.retrieve_queue_async(name)
+
+
+_runtime: Runtime | None = None
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    global _runtime
+    _runtime = runtime
+
+
+def _current() -> Runtime:
+    if _runtime is None:
+        raise RuntimeError("the post-call engine is not started in this process")
+    return _runtime
+
+
+def call_workflow_id(record: CallRecord) -> str:
+    """One workflow per call: the platform's call id, scoped by agent and platform."""
+    return f"postcall:{record.agent_id}:{record.platform}:{record.call_id}"
+
+
+def job_queue(agent: Agent, job: str) -> str:
+    """The queue of the integration doing `job`, e.g. `postcall.crm.hubspot`."""
+    capability = _JOB_CAPABILITY.get(job)
+    if capability is None:
+        return f"postcall.{job}.webhook"
+    connection = agent.connections.get(capability)
+    return f"postcall.{job}.{connection.provider if connection else 'none'}"
+
+
+async def start_job(record_id: str, job: str, workflow_id: str, queue_name: str) -> None:
+    queue = await _current().queue(queue_name)
+    with SetWorkflowID(workflow_id):
+        await queue.enqueue_async(sync_job, record_id, job)
+
+
+# -- the call -------------------------------------------------------------------------------------
+
+
+@DBOS.workflow(name="postcall.sync_call")
+async def sync_call(record_id: str) -> list[str]:
+    """Plan the call's jobs and start each on its integration's queue. Returns the job names."""
+    planned = await prepare(record_id)
+    base = DBOS.workflow_id
+    for job, queue_name in planned:
+        await start_job(record_id, job, f"{base}:{job}", queue_name)
+    return [job for job, _ in planned]
+
+
+@DBOS.step(name="postcall.prepare", retries_allowed=True, max_attempts=5, interval_seconds=1.0)
+async def prepare(record_id: str) -> list[tuple[str, str]]:
+    """Fill in what the platform left out, then record one pending step per job."""
+    services = _current().services
+    record = await services.calls.by_id(record_id)
+    agent = None if record is None or record.agent_id is None else await services.agents.get(record.agent_id)
+    if record is None or agent is None:
+        logger.warning("post-call sync: record %s or its agent is gone; nothing to do", record_id)
+        return []
+    if needs_extraction(record) and "extraction" not in record.analysis:
+        settings = ExtractionSettings.from_settings(services.settings)
+        today = (record.ended_at or record.started_at or services.clock()).astimezone(agent.zone).date()
+        extraction = await extract(record, settings, today=today, business_timezone=agent.timezone)
+        record = apply(record, extraction)
+        await services.calls.update(record_id, record)
+    followups = await services.followups.get(agent.id)
+    jobs = plan(agent, followups)
+    await services.ledger.plan(record_id, agent.id, jobs)
+    await services.calls.set_status(record_id, "syncing" if jobs else "synced")
+    return [(job, job_queue(agent, job)) for job in jobs]
+
+
+# -- one job ----------------------------------------------------------------------------------------
+
+
+@DBOS.workflow(name="postcall.sync_job")
+async def sync_job(record_id: str, job: str) -> str:
+    """Try one job until it is done, skipped, or failed for good. Returns that status."""
+    max_attempts = _current().services.settings.postcall_max_attempts
+    status = "failed"
+    for attempt in range(1, max_attempts + 1):
+        outcome = await attempt_job(record_id, job, attempt, attempt == max_attempts)
+        status = str(outcome["status"])
+        if status != "retry":
+            break
+        await DBOS.sleep_async(float(outcome["wait"]))
+    return status
+
+
+@DBOS.step(name="postcall.attempt", retries_allowed=False)
+async def attempt_job(record_id: str, job: str, attempt: int, last: bool) -> dict[str, Any]:
+    """One try of `job`; its outcome is written to the ledger before the step is checkpointed."""
+    runtime = _current()
+    services = runtime.services
+    await services.ledger.attempt(record_id, job, attempt, DBOS.workflow_id)
+    record = await services.calls.by_id(record_id)
+    agent = None if record is None or record.agent_id is None else await services.agents.get(record.agent_id)
+    if record is None or agent is None:
+        await _finish(services, record_id, job, "failed", None, "the call record or its agent no longer exists")
+        return {"status": "failed"}
+    context = JobContext(services, agent, record_id, record, await services.followups.get(agent.id))
+    try:
+        result = await run_job(context, job)
+    except JobFailedError as failure:
+        error = failure
+    except Exception as unexpected:
+        logger.exception("post-call job %s for %s raised", job, record_id)
+        error = JobFailedError(f"unexpected {type(unexpected).__name__}", retryable=True)
+    else:
+        finished: Status = "skipped" if "skipped" in result else "done"
+        await _finish(services, record_id, job, finished, result, None)
+        return {"status": finished}
+    if error.retryable and not last:
+        wait = _backoff(services, attempt, error.retry_after)
+        await services.ledger.note_error(record_id, job, f"{error.message} (next try in {wait:.1f} s)")
+        return {"status": "retry", "wait": wait}
+    await _finish(services, record_id, job, "failed", None, error.message)
+    return {"status": "failed"}
+
+
+def _backoff(services: Services, attempt: int, retry_after: float | None) -> float:
+    settings = services.settings
+    # Jitter spreads the retries of many calls that failed together.
+    doubled = settings.postcall_retry_base_seconds * 2 ** (attempt - 1) * random.uniform(0.9, 1.1)
+    return float(min(max(doubled, retry_after or 0.0), settings.postcall_retry_max_seconds))
+
+
+async def _finish(
+    services: Services, record_id: str, job: str, status: Status, result: dict[str, Any] | None, error: str | None
+) -> None:
+    await services.ledger.finish(record_id, job, status, result, error)
+    await services.calls.set_status(record_id, overall(await services.ledger.states(record_id)))
+
+
+def overall(steps: list[StepState]) -> SyncStatus:
+    """The record's sync status from its steps: any pending is syncing, then any failed is failed."""
+    if any(step.status == "pending" for step in steps):
+        return "syncing"
+    if any(step.status == "failed" for step in steps):
+        return "failed"
+    return "synced"
