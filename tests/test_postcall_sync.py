@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,12 +16,14 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import MONDAY
+from tests.support.catch_hook import CatchHook, serve_catch_hook
 from tool_server.agents import Connection, CreatedAgent
 from tool_server.postcall.followups import FollowUps
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
 from tool_server.store.tables import AppointmentRow, ContactRow, NoteRow, OutboxMessageRow
 
+TOOL_SERVER = str(Path(sys.executable).parent / "tool-server")
 BUILTIN = [
     Connection(capability="calendar", provider="local_calendar"),
     Connection(capability="crm", provider="contact_book"),
@@ -96,3 +104,187 @@ async def test_a_finished_call_writes_its_contact_note_booking_and_confirmation_
         1,
         1,
     ]
+
+
+@pytest.fixture
+def hook() -> Iterator[CatchHook]:
+    with serve_catch_hook() as served:
+        yield served
+
+
+async def test_a_replayed_and_a_second_final_event_start_no_second_sync(
+    make_agent: Any, http: httpx.AsyncClient, services: Services
+) -> None:
+    created = await make_agent(connections=BUILTIN)
+
+    for event in ("call_completed", "call_completed", "call_summarized"):
+        response = await http.post("/v1/calls", json=call("call-2", event=event), headers=headers(created))
+        assert response.status_code == 200, response.text
+    record = await settled(http, created, "call-2")
+
+    assert record["sync_status"] == "synced"
+    assert [await count(services, t, created.agent.id) for t in (ContactRow, NoteRow, AppointmentRow)] == [1, 1, 1]
+
+
+async def test_a_booking_made_during_the_call_is_linked_and_not_booked_again(
+    make_agent: Any, http: httpx.AsyncClient, services: Services
+) -> None:
+    created = await make_agent(connections=BUILTIN)
+    booking = {"start": f"{MONDAY}T10:00", "caller_name": "Jane Doe", "caller_phone": "+12125550142"}
+    booked = await http.post(
+        "/v1/tools/book_appointment", json=booking, headers={**headers(created), "X-Call-Id": "call-3"}
+    )
+    assert booked.status_code == 200, booked.text
+    appointment_id = booked.json()["appointment"]["appointment_id"]
+    reported = call("call-3", appointment_requested=None, appointment_booked={"appointment_id": appointment_id})
+
+    await http.post("/v1/calls", json=reported, headers=headers(created))
+    record = await settled(http, created, "call-3")
+
+    calendar = next(step for step in record["sync_steps"] if step["job"] == "calendar")
+    assert calendar["status"] == "done"
+    assert calendar["result"]["appointment_id"] == appointment_id
+    assert calendar["result"]["booked_during_call"] is True
+    assert await count(services, AppointmentRow, created.agent.id) == 1
+    crm = next(step for step in record["sync_steps"] if step["job"] == "crm")
+    note = await services.db.run(lambda session: session.get(NoteRow, crm["result"]["note_id"]))
+    assert note is not None
+    assert appointment_id in note.body
+    assert "book_appointment: OK" in note.body  # the tools called during the call
+
+
+async def test_a_call_that_booked_but_reported_only_the_request_is_not_booked_twice(
+    make_agent: Any, http: httpx.AsyncClient, services: Services
+) -> None:
+    created = await make_agent(connections=BUILTIN)
+    booking = {"start": f"{MONDAY}T10:00", "caller_name": "Jane Doe", "caller_phone": "+12125550142"}
+    await http.post("/v1/tools/book_appointment", json=booking, headers={**headers(created), "X-Call-Id": "call-4"})
+
+    await http.post("/v1/calls", json=call("call-4"), headers=headers(created))
+    record = await settled(http, created, "call-4")
+
+    assert record["sync_status"] == "synced"
+    assert await count(services, AppointmentRow, created.agent.id) == 1
+
+
+async def test_a_failing_follow_up_is_parked_with_its_error_and_the_retry_endpoint_runs_it_again(
+    make_agent: Any, http: httpx.AsyncClient, services: Services, hook: CatchHook
+) -> None:
+    created = await make_agent(connections=BUILTIN)
+    await services.followups.set(created.agent.id, FollowUps.model_validate({"forward_url": hook.url("zap")}))
+    hook.status = 500
+
+    await http.post("/v1/calls", json=call("call-5"), headers=headers(created))
+    record = await settled(http, created, "call-5")
+
+    assert record["sync_status"] == "failed"
+    steps = {step["job"]: step for step in record["sync_steps"]}
+    assert steps["forward"]["status"] == "failed"
+    assert steps["forward"]["attempts"] == 3
+    assert steps["forward"]["error"] == "the webhook answered 500"
+    assert steps["crm"]["status"] == steps["calendar"]["status"] == "done"
+
+    hook.status = 200
+    retried = await http.post("/v1/calls/call-5/retry", headers=headers(created))
+    assert retried.status_code == 202
+    assert retried.json()["retried"] == ["forward"]
+    record = await settled(http, created, "call-5")
+
+    assert record["sync_status"] == "synced"
+    forwarded = hook.bodies("zap")
+    assert len(forwarded) == 1
+    assert forwarded[0]["call_id"] == "call-5"
+    assert forwarded[0]["customer_phone"] == "+12125550142"
+    again = await http.post("/v1/calls/call-5/retry", headers=headers(created))
+    assert (again.status_code, again.json()["retried"]) == (200, [])
+    assert [key for _path, key, _body in hook.received] == [f"call:{record['record_id']}"]
+
+
+async def test_retry_answers_not_found_for_another_agents_call(
+    make_agent: Any, http: httpx.AsyncClient, services: Services
+) -> None:
+    owner = await make_agent(connections=BUILTIN)
+    stranger = await make_agent("Other Clinic", connections=BUILTIN)
+    await http.post("/v1/calls", json=call("call-6"), headers=headers(owner))
+
+    response = await http.post("/v1/calls/call-6/retry", headers=headers(stranger))
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+async def test_the_team_channel_gets_a_one_line_summary_of_the_call(
+    make_agent: Any, http: httpx.AsyncClient, services: Services, hook: CatchHook
+) -> None:
+    created = await make_agent(connections=BUILTIN)
+    await services.followups.set(created.agent.id, FollowUps.model_validate({"team_channel_url": hook.url("slack")}))
+
+    await http.post("/v1/calls", json=call("call-7"), headers=headers(created))
+    record = await settled(http, created, "call-7")
+
+    assert record["sync_status"] == "synced"
+    [message] = hook.bodies("slack")
+    assert message["text"].startswith("Test Dental: call from Jane Doe, outcome appointment requested.")
+    assert "Wants a cleaning" in message["text"]
+
+
+async def test_an_appointment_asked_for_only_in_the_transcript_is_read_out_and_booked(
+    make_agent: Any, http: httpx.AsyncClient, services: Services
+) -> None:
+    created = await make_agent(connections=BUILTIN)
+    bare = call("call-8", call_summary=None, call_outcome=None, appointment_requested=None)
+    bare["transcript"] = "agent: Hello, Bright Smiles\ncaller: I'd like to book a cleaning on Monday at 10am"
+
+    await http.post("/v1/calls", json=bare, headers=headers(created))
+    record = await settled(http, created, "call-8")
+
+    # No model is configured: the deterministic fallback read the request and left the summary unknown.
+    assert record["analysis"]["extraction"]["source"] == "fallback"
+    assert "summary" in record["analysis"]["extraction"]["unknown"]
+    assert record["appointment"]["status"] == "requested"
+    calendar = next(step for step in record["sync_steps"] if step["job"] == "calendar")
+    assert calendar["status"] == "done"
+    assert calendar["result"]["start"] == f"{MONDAY}T10:00:00-04:00"
+    assert await count(services, AppointmentRow, created.agent.id) == 1
+
+
+def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "TOOL_SERVER_DATABASE_URL": database_url}
+    return subprocess.run([TOOL_SERVER, *args], capture_output=True, text=True, env=environment, timeout=120)
+
+
+async def test_calls_retry_on_the_command_line_runs_the_failed_steps_again(
+    make_agent: Any, http: httpx.AsyncClient, services: Services, hook: CatchHook, database_url: str
+) -> None:
+    created = await make_agent(connections=BUILTIN)
+    await services.followups.set(created.agent.id, FollowUps.model_validate({"forward_url": hook.url("zap")}))
+    hook.status = 503
+    await http.post("/v1/calls", json=call("call-9"), headers=headers(created))
+    assert (await settled(http, created, "call-9"))["sync_status"] == "failed"
+    hook.status = 200
+
+    retried = await asyncio.to_thread(cli, database_url, "calls", "retry", "call-9", "--agent", created.agent.id)
+
+    assert retried.returncode == 0, retried.stderr
+    assert json.loads(retried.stdout)["retried"] == ["forward"]
+    assert (await settled(http, created, "call-9"))["sync_status"] == "synced"
+    shown = await asyncio.to_thread(cli, database_url, "calls", "show", "call-9", "--agent", created.agent.id)
+    steps = {step["job"]: step for step in json.loads(shown.stdout)["sync_steps"]}
+    assert (steps["forward"]["status"], steps["forward"]["retries"]) == ("done", 1)
+    assert len(hook.bodies("zap")) == 1
+
+
+def test_followups_set_changes_only_what_it_names_and_refuses_a_bad_url(database_url: str) -> None:
+    created = json.loads(cli(database_url, "agents", "create", "--name", "Clinic").stdout)
+    agent_id = created["id"]
+
+    first = cli(database_url, "followups", "set", agent_id, "--confirmation-sms")
+    second = cli(database_url, "followups", "set", agent_id, "--team-channel-url", "https://hooks.example.com/T1")
+    bad = cli(database_url, "followups", "set", agent_id, "--forward-url", "not a url")
+
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    shown = json.loads(cli(database_url, "followups", "show", agent_id).stdout)
+    assert shown["confirmation_sms"] is True
+    assert shown["team_channel_url"] == "https://hooks.example.com/T1"
+    assert bad.returncode == 2
+    assert "forward_url" in bad.stderr

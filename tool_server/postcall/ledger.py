@@ -10,11 +10,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tool_server.calls.store import SyncStatus
 from tool_server.clock import Clock
 from tool_server.store.database import Database
-from tool_server.store.tables import SyncStepRow
+from tool_server.store.tables import CallRecordRow, SyncStepRow
 
-__all__ = ["Status", "StepState", "SyncLedger"]
+__all__ = ["Status", "StepState", "SyncLedger", "overall"]
 
 Status = Literal["pending", "done", "failed", "skipped"]
 
@@ -28,6 +29,15 @@ class StepState(BaseModel):
     error: str | None = None
     result: dict[str, Any] | None = None
     retries: int = 0
+
+
+def overall(statuses: list[str]) -> SyncStatus:
+    """A call's sync status from its steps' statuses: any pending is syncing, then any failed is failed."""
+    if "pending" in statuses:
+        return "syncing"
+    if "failed" in statuses:
+        return "failed"
+    return "synced"
 
 
 class SyncLedger:
@@ -69,8 +79,28 @@ class SyncLedger:
 
     async def finish(
         self, record_id: str, job: str, status: Status, result: dict[str, Any] | None, error: str | None
-    ) -> None:
-        await self._set(record_id, job, status=status, result=result, last_error=error)
+    ) -> SyncStatus:
+        """End a job and set the call's sync status from all its steps, in one transaction."""
+
+        def work(session: Session) -> SyncStatus:
+            now = self._clock()
+            # The first statement is a write on the call's row: SQLite takes its write lock and
+            # PostgreSQL the row lock before anything is read, so two jobs ending together each
+            # see the other's result and the last one to commit sets the final status.
+            session.execute(update(CallRecordRow).where(CallRecordRow.id == record_id).values(updated_at=now))
+            session.execute(
+                update(SyncStepRow)
+                .where(SyncStepRow.record_id == record_id, SyncStepRow.job == job)
+                .values(status=status, result=result, last_error=error, updated_at=now)
+            )
+            statuses = list(
+                session.execute(select(SyncStepRow.status).where(SyncStepRow.record_id == record_id)).scalars()
+            )
+            settled = overall(statuses)
+            session.execute(update(CallRecordRow).where(CallRecordRow.id == record_id).values(sync_status=settled))
+            return settled
+
+        return await self._db.run(work)
 
     async def states(self, record_id: str) -> list[StepState]:
         def work(session: Session) -> list[StepState]:

@@ -24,10 +24,9 @@ from dbos import DBOS, SetWorkflowID
 
 from tool_server.agents.models import Agent, Capability
 from tool_server.calls.models import CallRecord
-from tool_server.calls.store import SyncStatus
 from tool_server.postcall.extraction import ExtractionSettings, apply, extract, needs_extraction
 from tool_server.postcall.jobs import JobContext, JobFailedError, plan, run_job
-from tool_server.postcall.ledger import Status, StepState
+from tool_server.postcall.ledger import Status
 from tool_server.services import Services
 
 __all__ = ["Runtime", "call_workflow_id", "job_queue", "set_runtime", "start_job", "sync_call", "sync_job"]
@@ -191,13 +190,3 @@ async def _finish(
     services: Services, record_id: str, job: str, status: Status, result: dict[str, Any] | None, error: str | None
 ) -> None:
     await services.ledger.finish(record_id, job, status, result, error)
-    await services.calls.set_status(record_id, overall(await services.ledger.states(record_id)))
-
-
-def overall(steps: list[StepState]) -> SyncStatus:
-    """The record's sync status from its steps: any pending is syncing, then any failed is failed."""
-    if any(step.status == "pending" for step in steps):
-        return "syncing"
-    if any(step.status == "failed" for step in steps):
-        return "failed"
-    return "synced"
