@@ -43,6 +43,9 @@ from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_sections import replace_section  # noqa: E402
 
 ZONE = "America/New_York"
 CALENDAR_SETTINGS = {
@@ -494,7 +497,7 @@ def report(results: dict[Target, Figures], idempotency: tuple[float, float], arg
         return next(f for t, f in results.items() if (t.server, t.tool, t.protocol) == (server, tool, protocol))
 
     lines = [
-        "# Benchmarks",
+        "## Tool calls",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `scripts/bench_tools.py` on {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, {platform.system()} {platform.machine()}. "
@@ -510,7 +513,7 @@ def report(results: dict[Target, Figures], idempotency: tuple[float, float], arg
     ]
     for target, figures in results.items():
         lines.append(f"| {target.tool} | {target.label} | {figures.p50:.2f} | {figures.p99:.2f} | {figures.rps:.0f} |")
-    lines += ["", "## Ratios (same run)", "", "| tool | measure | ratio | aim | met |", "|---|---|---:|---:|---|"]
+    lines += ["", "### Ratios (same run)", "", "| tool | measure | ratio | aim | met |", "|---|---|---:|---:|---|"]
     verdicts = []
     for tool in ("check_availability", "book_appointment"):
         http_ratio = find("ours", tool, "http").p50 / find("bare", tool, "http").p50
@@ -573,8 +576,7 @@ def main() -> int:
     print()
     print(text)
     if not args.no_write:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
+        replace_section(Path(args.output), "tools", text)
         print(f"wrote {args.output}")
     return 0
 

@@ -141,17 +141,21 @@ async def step_counts(services: Services) -> dict[tuple[str, str], int]:
     return {(job, status): int(n) for job, status, n in rows}
 
 
-async def record_statuses(services: Services) -> dict[str, int]:
+async def record_statuses(services: Services, agent_id: str | None = None) -> dict[str, int]:
     query = select(CallRecordRow.sync_status, func.count()).group_by(CallRecordRow.sync_status)
+    if agent_id is not None:
+        query = query.where(CallRecordRow.agent_id == agent_id)
     rows = await services.db.run(lambda session: session.execute(query).all())
     return {status: int(n) for status, n in rows}
 
 
-async def wait_until_settled(services: Services, total: int, workers: Workers, within: float) -> dict[str, int]:
-    """Wait until every record is synced or failed; fail with the workers' logs otherwise."""
+async def wait_until_settled(
+    services: Services, total: int, workers: Workers, within: float, agent_id: str | None = None
+) -> dict[str, int]:
+    """Wait until every record (of `agent_id`) is synced or failed; fail with the workers' logs otherwise."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        statuses = await record_statuses(services)
+        statuses = await record_statuses(services, agent_id)
         if statuses.get("synced", 0) + statuses.get("failed", 0) == total:
             return statuses
         if asyncio.get_running_loop().time() > deadline:
