@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -94,6 +95,9 @@ class PostCallEngine:
         self._services.sync = None
         await asyncio.to_thread(DBOS.destroy, destroy_registry=False)
         set_runtime(None)
+        # DBOS made its thread pool this loop's default executor and has just shut it down;
+        # give the loop a fresh one so to_thread keeps working after the engine stops.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(thread_name_prefix="asyncio"))
 
     async def submit(self, record_id: str) -> None:
         record = await self._services.calls.by_id(record_id)
