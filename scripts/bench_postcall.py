@@ -151,6 +151,8 @@ async def durable(services: Services, served: ServedSandboxes, calls: int, worke
     finally:
         await engine.stop()
         workers.stop()
+    log = workers.output()
+    print(f"worker warnings: {log.count(' WARNING ')}; queue contention backoffs: {log.count('Contention detected')}")
     if statuses != {"synced": calls}:
         raise RuntimeError(f"not every call synced: {statuses}\n{workers.output()}")
     return elapsed
@@ -231,13 +233,13 @@ async def run(args: argparse.Namespace) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="bench-postcall-") as folder, ExitStack() as stack:
         scratch = Path(folder)
         sqlite = scratch / "bench.db"
-        results += await measure("SQLite", f"sqlite:///{sqlite}", args.calls, 2, scratch)
+        results += await measure("SQLite", f"sqlite:///{sqlite}", args.calls, args.sqlite_workers, scratch)
         if not args.no_postgres:
             if not find_server_binaries():
                 raise SystemExit("PostgreSQL is not installed (apt-get install postgresql), or pass --no-postgres")
             server = stack.enter_context(running_postgres())
             url = create_database(server, f"bench_{uuid.uuid4().hex[:8]}")
-            results += await measure("PostgreSQL", url, args.calls, 4, scratch)
+            results += await measure("PostgreSQL", url, args.calls, args.postgres_workers, scratch)
         shutil.rmtree(scratch, ignore_errors=True)
     return results
 
@@ -247,6 +249,8 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--quick", action="store_true", help="20 calls, to check the script works")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--sqlite-workers", type=int, default=2)
+    parser.add_argument("--postgres-workers", type=int, default=4)
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()

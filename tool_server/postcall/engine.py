@@ -76,6 +76,9 @@ class PostCallEngine:
             "application_version": __version__,
             "log_level": "WARNING",
             "notification_listener_polling_interval_sec": 0.2,
+            # DBOS makes its pool the loop's default executor, where the providers' synchronous
+            # SDK calls wait on the network; its default size is only the CPU count + 4.
+            "max_executor_threads": max(64, settings.postcall_concurrency * 8),
         }
         DBOS(config=config)
         if not self._listen:
