@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from integrations.capabilities.models import Contact, ContactDraft, Note
@@ -35,10 +36,19 @@ class CrmProvider(Protocol):
         """Fill in or change the given fields; fields left as None are kept."""
         ...
 
-    async def add_note(self, contact_id: str, body: str, *, idempotency_key: str | None = None) -> Note:
+    async def add_note(
+        self,
+        contact_id: str,
+        body: str,
+        *,
+        idempotency_key: str | None = None,
+        earlier_attempt_at: datetime | None = None,
+    ) -> Note:
         """Attach a note to the contact; raises `NotFoundError` for an unknown contact.
 
         With `idempotency_key`, a provider that can look the key up returns the note already
-        written under it instead of writing a second one.
+        written under it instead of writing a second one. `earlier_attempt_at` says an earlier
+        attempt under the same key started then and its process died without an answer: it may
+        have written the note, so a provider without keys looks for that note before writing.
         """
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from integrations.capabilities.models import Message
@@ -15,9 +16,19 @@ class MessagingProvider(Protocol):
 
     name: str
 
-    async def send_sms(self, to: str, body: str, *, idempotency_key: str | None = None) -> Message:
+    async def send_sms(
+        self,
+        to: str,
+        body: str,
+        *,
+        idempotency_key: str | None = None,
+        earlier_attempt_at: datetime | None = None,
+    ) -> Message:
         """Send one SMS; the same `idempotency_key` never sends a second one.
 
-        Raises `RecipientOptedOutError` when the provider says the recipient unsubscribed.
+        `earlier_attempt_at` says an earlier attempt under the same key started then and its
+        process died without an answer: a provider without server-side keys looks for the
+        message that attempt may have sent before sending. Raises `RecipientOptedOutError` when
+        the provider says the recipient unsubscribed.
         """
         ...
