@@ -19,7 +19,7 @@ from tool_server.agents import Connection, CreatedAgent
 from tool_server.app import create_app
 from tool_server.clock import fixed_clock
 from tool_server.dispatch import Deadlines
-from tool_server.dispatch.idempotency import derive_key
+from tool_server.dispatch.idempotency import Claim, IdempotencyStore, derive_key
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
 from tool_server.store.tables import IdempotencyRow, ToolCallRow
@@ -283,3 +283,18 @@ async def test_phone_numbers_and_emails_inside_free_text_are_redacted_in_the_aud
     note = await services.db.run(lambda session: session.execute(query).scalar_one())
 
     assert note["note"] == "Call ***99 or mail ***@corp.example"
+
+
+async def test_a_key_taken_over_from_a_dead_process_says_when_that_attempt_began(
+    services: Services, agent: CreatedAgent
+) -> None:
+    store = IdempotencyStore(services.db, fixed_clock(NOW), ttl=timedelta(hours=1), ttl_without_call=timedelta(hours=1))
+    first = await store.begin(agent.agent.id, "k-1", "send_sms", "hash", scoped=True, hold=timedelta(0))
+    # The first claim is never completed or released: its process was killed.
+
+    second = await store.begin(agent.agent.id, "k-1", "send_sms", "hash", scoped=True, hold=timedelta(seconds=30))
+
+    assert isinstance(first, Claim)
+    assert first.earlier_attempt_at is None
+    assert isinstance(second, Claim)
+    assert second.earlier_attempt_at == NOW

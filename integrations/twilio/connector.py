@@ -68,16 +68,30 @@ class TwilioMessaging:
             return None
         return f"{self._env.public_url}/webhooks/twilio/{self._env.connection_id}/status"
 
-    async def send_sms(self, to: str, body: str, *, idempotency_key: str | None = None) -> Message:
+    async def send_sms(
+        self,
+        to: str,
+        body: str,
+        *,
+        idempotency_key: str | None = None,
+        earlier_attempt_at: datetime | None = None,
+    ) -> Message:
         """Send one SMS to `to` (E.164); the same `idempotency_key` never sends a second one.
 
         A key counts as the same send only with the same recipient, body and sender; reusing a
-        key for a different text sends that text. Raises `RecipientOptedOutError` when the
-        recipient replied STOP (Twilio error 21610), `ProviderNotConnectedError` when Twilio
-        refuses the credentials, `RateLimitedError` or `UpstreamError` otherwise
-        (`MaybeSentError` when the message may have gone out).
+        key for a different text sends that text. `earlier_attempt_at` (an attempt under this key
+        began then in a process that died) makes it look for that attempt's message first, as
+        for an ambiguous attempt of its own. Raises `RecipientOptedOutError` when the recipient
+        replied STOP (Twilio error 21610), `ProviderNotConnectedError` when Twilio refuses the
+        credentials, `RateLimitedError` or `UpstreamError` otherwise (`MaybeSentError` when the
+        message may have gone out).
         """
         async with self._key_locks.hold(idempotency_key):
+            if idempotency_key is not None and earlier_attempt_at is not None:
+                self._ledger.adopt(
+                    idempotency_key,
+                    Attempt(to=to, body=body, sender=sender_of(self._settings), started_at=earlier_attempt_at),
+                )
             return await self._send_once(to, body, idempotency_key)
 
     async def check_connection(self) -> str:

@@ -58,6 +58,15 @@ class SentLedger:
         """Record an attempt before its request goes out, so a cancelled call still leaves a trace."""
         self._put(key, attempt)
 
+    def adopt(self, key: str, attempt: Attempt) -> None:
+        """Take over another process's unanswered attempt, unless this ledger already knows the key.
+
+        `_send_once` then treats it like an ambiguous attempt of its own: it looks for the message
+        that attempt may have sent before sending.
+        """
+        if key not in self._entries:
+            self._put(key, attempt)
+
     def complete(self, key: str, attempt: Attempt, message: Message) -> Message:
         self._put(key, replace(attempt, message=message))
         return message

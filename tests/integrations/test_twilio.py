@@ -879,3 +879,29 @@ async def test_the_emulators_messages_are_valid_against_twilios_schema(
     bodies = [sent.raw, accepted, *listed]
     assert len(listed) == 3
     assert [problem for body in bodies for problem in spec.validate(MESSAGE_SCHEMA, body)] == []
+
+
+async def test_a_text_sent_by_a_process_that_died_is_found_instead_of_sent_again(
+    connect: ConnectorFactory, sandbox: Sandbox, state: TwilioState
+) -> None:
+    before = datetime.now(UTC)
+    dead, _vault = connect()
+    sent = await dead.send_sms(CALLER, "Hello", idempotency_key="k-1")
+    # A new process: its connector's memory of the key died with the old one.
+    fresh, _vault = connect()
+
+    found = await fresh.send_sms(CALLER, "Hello", idempotency_key="k-1", earlier_attempt_at=before)
+
+    assert found.id == sent.id
+    assert [m["sid"] for m in outbound(state)] == [sent.id]
+
+
+async def test_a_process_that_died_before_sending_leaves_the_text_to_be_sent_once(
+    connect: ConnectorFactory, sandbox: Sandbox, state: TwilioState
+) -> None:
+    fresh, _vault = connect()
+
+    message = await fresh.send_sms(CALLER, "Hello", idempotency_key="k-1", earlier_attempt_at=datetime.now(UTC))
+
+    assert [(r.method, r.path) for r in sandbox.provider_requests()] == [("GET", MESSAGES), ("POST", MESSAGES)]
+    assert [m["sid"] for m in outbound(state)] == [message.id]

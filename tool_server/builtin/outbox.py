@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -39,7 +41,16 @@ class Outbox:
         self._agent_id = agent_id
         self._clock = clock
 
-    async def send_sms(self, to: str, body: str, *, idempotency_key: str | None = None) -> Message:
+    async def send_sms(
+        self,
+        to: str,
+        body: str,
+        *,
+        idempotency_key: str | None = None,
+        earlier_attempt_at: datetime | None = None,
+    ) -> Message:
+        """Record the message; under an `idempotency_key` already used, the message recorded then is returned."""
+
         def record(session: Session) -> Message:
             row = OutboxMessageRow(
                 id=new_id("msg"),

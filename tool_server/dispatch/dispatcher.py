@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -170,7 +170,8 @@ class Dispatcher:
             return self._failure(spec.name, error)
         if isinstance(claim, Replay):
             return ToolOutcome.model_validate({**claim.outcome, "replayed": True})
-        return await self._run_claimed(spec, self._context(agent, call, key), parsed, deadline, expires, claim)
+        context = self._context(agent, call, key, claim.earlier_attempt_at)
+        return await self._run_claimed(spec, context, parsed, deadline, expires, claim)
 
     async def _run_claimed(
         self,
@@ -209,13 +210,16 @@ class Dispatcher:
             return self._failure(spec.name, from_exception(error, spec.name))
         return ToolOutcome(tool=spec.name, result=result.model_dump(mode="json"))
 
-    def _context(self, agent: Agent, call: CallInfo, key: str | None) -> ToolContext:
+    def _context(
+        self, agent: Agent, call: CallInfo, key: str | None, earlier_attempt_at: datetime | None = None
+    ) -> ToolContext:
         return ToolContext(
             agent=agent,
             now=self._clock(),
             providers=self._providers.for_agent(agent),
             call_id=call.call_id,
             idempotency_key=key,
+            earlier_attempt_at=earlier_attempt_at,
             messages=self._messages,
         )
 

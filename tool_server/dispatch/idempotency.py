@@ -60,10 +60,15 @@ def derive_key(
 
 @dataclass(frozen=True)
 class Claim:
-    """This caller owns the key and must `complete` or `release` it."""
+    """This caller owns the key and must `complete` or `release` it.
+
+    `earlier_attempt_at` is set when the key was taken over from a claim whose process died
+    mid-call: that attempt started then and may have reached the provider.
+    """
 
     agent_id: str
     key: str
+    earlier_attempt_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class _Existing:
     outcome: dict[str, Any] | None
     expires_at: datetime
     stale_after: datetime
+    created_at: datetime
 
 
 class IdempotencyStore:
@@ -106,6 +112,7 @@ class IdempotencyStore:
         `hold` is how long a claim may run before another process may presume it dead. The
         caller's deadline bounds the wait (this coroutine is cancelled when it passes).
         """
+        abandoned: datetime | None = None
         while True:
             now = self._clock()
             ttl = self._ttl if scoped else self._ttl_without_call
@@ -126,11 +133,13 @@ class IdempotencyStore:
                 pass
             else:
                 self._settled.setdefault((agent_id, key), asyncio.Event())
-                return Claim(agent_id, key)
+                return Claim(agent_id, key, earlier_attempt_at=abandoned)
             existing = await self._db.execute(partial(self._existing, agent_id=agent_id, key=key))
             if existing is None:
                 continue
             if existing.expires_at <= now or (existing.state == "running" and existing.stale_after <= now):
+                if existing.state == "running":
+                    abandoned = existing.created_at
                 await self._db.execute(partial(self._delete, row_id=existing.row_id))
                 continue
             if existing.request_hash != request_hash:
@@ -189,6 +198,7 @@ class IdempotencyStore:
                 IdempotencyRow.outcome,
                 IdempotencyRow.expires_at,
                 IdempotencyRow.stale_after,
+                IdempotencyRow.created_at,
             ).where(IdempotencyRow.agent_id == agent_id, IdempotencyRow.key == key)
         ).first()
         return None if row is None else _Existing(*row)

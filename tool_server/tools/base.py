@@ -39,6 +39,8 @@ class ToolContext:
     providers: AgentProviders
     call_id: str | None = None
     idempotency_key: str | None = None
+    # Set when an earlier attempt under the same key died mid-call: it may have reached the provider.
+    earlier_attempt_at: datetime | None = None
     messages: MessageLog | None = None
 
     @property

@@ -112,7 +112,9 @@ async def add_note(ctx: ToolContext, args: AddNoteInput) -> AddNoteResult:
                 speech="I couldn't find your record to add that to.",
             )
         contact_id = matches[0].id
-    note = await crm.add_note(contact_id, args.note, idempotency_key=ctx.idempotency_key)
+    note = await crm.add_note(
+        contact_id, args.note, idempotency_key=ctx.idempotency_key, earlier_attempt_at=ctx.earlier_attempt_at
+    )
     return AddNoteResult(
         note=NoteView(
             note_id=note.id,

@@ -37,7 +37,9 @@ async def send_sms(ctx: ToolContext, args: SendSmsInput) -> SendSmsResult:
     if ctx.messages is not None and await ctx.messages.is_opted_out(ctx.agent.id, args.to):
         raise _opted_out(args.to)
     try:
-        message = await messaging.send_sms(args.to, args.body, idempotency_key=ctx.idempotency_key)
+        message = await messaging.send_sms(
+            args.to, args.body, idempotency_key=ctx.idempotency_key, earlier_attempt_at=ctx.earlier_attempt_at
+        )
     except RecipientOptedOutError:
         if ctx.messages is not None:
             await ctx.messages.set_opt_out(ctx.agent.id, args.to, True)
