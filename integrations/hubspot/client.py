@@ -29,9 +29,11 @@ _POOL_SIZE = 10
 
 @dataclass(frozen=True)
 class _Apis:
+    associations: Any
     contacts: Any
     contacts_search: Any
     notes: Any
+    notes_batch: Any
 
 
 @cache
@@ -40,9 +42,11 @@ def _apis(base_url: str) -> _Apis:
     # pool, and building them per call would leave sockets for the garbage collector.
     client = hubspot.Client.create(host=base_url, retry=_NO_RETRIES, connection_pool_maxsize=_POOL_SIZE)
     return _Apis(
+        associations=client.crm.associations.v4.basic_api,
         contacts=client.crm.contacts.basic_api,
         contacts_search=client.crm.contacts.search_api,
         notes=client.crm.objects.notes.basic_api,
+        notes_batch=client.crm.objects.notes.batch_api,
     )
 
 
@@ -96,6 +100,27 @@ class HubSpotClient:
         api = self._apis.notes
         return self._call(
             api, lambda **auth: api.create(simple_public_object_input_for_create=body, **auth), token, timeout
+        )
+
+    def list_contact_notes(
+        self, token: str, timeout: float, contact_id: str, *, after: str | None, limit: int
+    ) -> dict[str, Any]:
+        # https://developers.hubspot.com/docs/guides/api/crm/associations/associations-v4
+        api = self._apis.associations
+        return self._call(
+            api,
+            lambda **auth: api.get_page("contacts", contact_id, "notes", after=after, limit=limit, **auth),
+            token,
+            timeout,
+            record=("contact", contact_id),
+        )
+
+    def read_notes(self, token: str, timeout: float, body: dict[str, Any]) -> dict[str, Any]:
+        # https://developers.hubspot.com/docs/guides/api/crm/engagements/notes
+        # A 207 (some ids not found) is a success to the SDK: its `errors` list them.
+        api = self._apis.notes_batch
+        return self._call(
+            api, lambda **auth: api.read(batch_read_input_simple_public_object_id=body, **auth), token, timeout
         )
 
     @staticmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from integrations.capabilities.errors import ProviderNotConnectedError, UpstreamError
@@ -17,12 +18,20 @@ from integrations.hubspot.errors import PROVIDER, ContactExistsError, MayHaveLan
 from integrations.hubspot.settings import HubSpotSettings
 from integrations.hubspot.tokens import token_manager
 
-__all__ = ["HubSpotConnector"]
+__all__ = ["CLOCK_SKEW", "HubSpotConnector"]
 
 T = TypeVar("T")
 # Search page size (HubSpot allows 200) and how many pages to read: no caller has 1,000 records.
 _PAGE_SIZE = 100
 _MAX_PAGES = 10
+# A note's hs_timestamp comes from the clock of the process that wrote it, and `earlier_attempt_at`
+# from the tool server's: a note written this long before that attempt began still counts as its own.
+CLOCK_SKEW = timedelta(minutes=5)
+# HubSpot's maxima: associations per v4 page, ids per batch read. Pages are bounded so that a
+# broken cursor cannot loop forever; 20 pages is 10,000 notes on one contact.
+_ASSOCIATIONS_PAGE = 500
+_MAX_ASSOCIATION_PAGES = 20
+_BATCH_READ = 100
 
 
 class HubSpotConnector:
@@ -97,15 +106,30 @@ class HubSpotConnector:
         obj = await self._patch(contact_id, properties)
         return mappers.to_contact(obj, region=phones.region_of(draft.phone))
 
-    async def add_note(self, contact_id: str, body: str, *, idempotency_key: str | None = None) -> Note:
+    async def add_note(
+        self,
+        contact_id: str,
+        body: str,
+        *,
+        idempotency_key: str | None = None,
+        earlier_attempt_at: datetime | None = None,
+    ) -> Note:
         """Attach a note to the contact (association type 202); raises `NotFoundError` first if unknown.
 
         HubSpot has no idempotency key for creates, so `idempotency_key` is not sent; dispatch's own
-        key store is what keeps a retried call from writing twice.
+        key store is what keeps a retried call from writing twice. When an earlier attempt under
+        the key died without an answer (`earlier_attempt_at`), the contact's notes are read first:
+        a note with this body written since that attempt began (less `CLOCK_SKEW`) is returned
+        instead of writing a second one. Two identical notes meant to be separate, written within
+        that window, would be taken for one: HubSpot notes carry nothing to tell them apart.
         """
         await self._get(contact_id)
         when = self._env.clock()
         request = mappers.note_request(contact_id, body, when)
+        if earlier_attempt_at is not None:
+            earlier = await self._find_earlier_note(contact_id, request, earlier_attempt_at - CLOCK_SKEW)
+            if earlier is not None:
+                return mappers.to_note(earlier, contact_id, fallback_time=when)
         obj = await self._send(
             lambda token: self._client.create_note(token, self._timeout(), request), retry_if_sent=False
         )
@@ -144,6 +168,50 @@ class HubSpotConnector:
 
     async def _search_page(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self._send(lambda token: self._client.search_contacts(token, self._timeout(), body))
+
+    async def _find_earlier_note(
+        self, contact_id: str, request: dict[str, Any], not_before: datetime
+    ) -> dict[str, Any] | None:
+        """The contact's note with the body `request` would write, written at or after `not_before`.
+
+        A failure here propagates: not knowing is no reason to risk a second note.
+        """
+        body = request["properties"]["hs_note_body"]
+        # HubSpot record ids grow over time: read the newest notes first and stop at a match.
+        note_ids = sorted(await self._contact_note_ids(contact_id), key=_id_order, reverse=True)
+        for start in range(0, len(note_ids), _BATCH_READ):
+            # Ids that vanished since the listing come back under `errors` (a 207); they are not ours.
+            answer = await self._read_notes(mappers.notes_read_request(note_ids[start : start + _BATCH_READ]))
+            notes: list[dict[str, Any]] = answer.get("results") or []
+            for obj in sorted(notes, key=lambda obj: _id_order(str(obj.get("id"))), reverse=True):
+                if _is_note_since(obj, body, not_before):
+                    return obj
+        return None
+
+    async def _read_notes(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._send(lambda token: self._client.read_notes(token, self._timeout(), body))
+
+    async def _contact_note_ids(self, contact_id: str) -> list[str]:
+        """Every note id associated with the contact (associations v4, all pages)."""
+        note_ids: dict[str, None] = {}
+        after: str | None = None
+        for _page in range(_MAX_ASSOCIATION_PAGES):
+            page = await self._contact_notes_page(contact_id, after)
+            for link in page.get("results") or []:
+                note_ids.setdefault(str(link["toObjectId"]), None)
+            cursor = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not isinstance(cursor, str) or not cursor:
+                return list(note_ids)
+            after = cursor
+        limit = _ASSOCIATIONS_PAGE * _MAX_ASSOCIATION_PAGES
+        raise UpstreamError(PROVIDER, f"contact has over {limit} notes; cannot rule out an earlier copy of this one")
+
+    async def _contact_notes_page(self, contact_id: str, after: str | None) -> dict[str, Any]:
+        return await self._send(
+            lambda token: self._client.list_contact_notes(
+                token, self._timeout(), contact_id, after=after, limit=_ASSOCIATIONS_PAGE
+            )
+        )
 
     async def _get(self, contact_id: str) -> dict[str, Any]:
         return await self._send(
@@ -213,6 +281,16 @@ def _holds_phone(obj: dict[str, Any], phone: str | None) -> bool:
 def _holds_email(obj: dict[str, Any], email: str | None) -> bool:
     stored = (obj.get("properties") or {}).get("email")
     return email is not None and isinstance(stored, str) and stored.lower() == email.lower()
+
+
+def _is_note_since(obj: dict[str, Any], body: str, not_before: datetime) -> bool:
+    written = mappers.note_written_at(obj)
+    return (obj.get("properties") or {}).get("hs_note_body") == body and written is not None and written >= not_before
+
+
+def _id_order(record_id: str) -> tuple[int, str]:
+    # Numeric strings without leading zeros: longer is larger, then lexical order is numeric order.
+    return len(record_id), record_id
 
 
 def _once_sent(request: Callable[[str], T]) -> Callable[[str], T]:

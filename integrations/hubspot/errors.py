@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import urllib3.exceptions
+from hubspot.crm.associations.v4.exceptions import OpenApiException as AssociationsSdkError
 from hubspot.crm.contacts.exceptions import OpenApiException as ContactsSdkError
 from hubspot.crm.objects.notes.exceptions import OpenApiException as NotesSdkError
 
@@ -24,7 +25,12 @@ __all__ = ["PROVIDER", "SDK_ERRORS", "ContactExistsError", "MayHaveLandedError",
 PROVIDER = "hubspot"
 
 # What `translate` understands; anything else is a bug and goes up untouched.
-SDK_ERRORS: tuple[type[BaseException], ...] = (ContactsSdkError, NotesSdkError, urllib3.exceptions.HTTPError)
+SDK_ERRORS: tuple[type[BaseException], ...] = (
+    AssociationsSdkError,
+    ContactsSdkError,
+    NotesSdkError,
+    urllib3.exceptions.HTTPError,
+)
 
 _EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
 # Enough of HubSpot's message to act on; its messages never echo credentials.

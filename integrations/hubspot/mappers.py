@@ -17,10 +17,13 @@ from integrations.hubspot.errors import PROVIDER
 
 __all__ = [
     "CONTACT_PROPERTIES",
+    "NOTE_PROPERTIES",
     "NOTE_TO_CONTACT",
     "blank_fields",
     "create_request",
     "note_request",
+    "note_written_at",
+    "notes_read_request",
     "search_request",
     "split_name",
     "to_contact",
@@ -30,6 +33,8 @@ __all__ = [
 
 # What the connector reads from a contact; HubSpot returns only the properties asked for.
 CONTACT_PROPERTIES = ["email", "phone", "mobilephone", "firstname", "lastname"]
+# What the connector reads from a note.
+NOTE_PROPERTIES = ["hs_note_body", "hs_timestamp"]
 # HubSpot-defined association type "note to contact" (associations v4).
 NOTE_TO_CONTACT = 202
 
@@ -81,10 +86,15 @@ def to_contact(obj: Mapping[str, Any], *, region: str | None = None) -> Contact:
     )
 
 
+def note_written_at(obj: Mapping[str, Any]) -> datetime | None:
+    """When a note was written: its `hs_timestamp` (the writer's clock), else HubSpot's `createdAt`."""
+    return _datetime(_properties(obj).get("hs_timestamp")) or _datetime(obj.get("createdAt"))
+
+
 def to_note(obj: Mapping[str, Any], contact_id: str, *, fallback_time: datetime) -> Note:
     """A HubSpot note as a `Note` on `contact_id`, dated by its `hs_timestamp`."""
     props = _properties(obj)
-    when = _datetime(props.get("hs_timestamp")) or _datetime(obj.get("createdAt")) or fallback_time
+    when = note_written_at(obj) or fallback_time
     return Note(
         id=str(obj["id"]),
         contact_id=contact_id,
@@ -181,4 +191,16 @@ def note_request(contact_id: str, body: str, when: datetime) -> dict[str, Any]:
                 "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": NOTE_TO_CONTACT}],
             }
         ],
+    }
+
+
+def notes_read_request(note_ids: list[str]) -> dict[str, Any]:
+    """POST /crm/v3/objects/notes/batch/read body for at most 100 ids.
+
+    The spec marks `propertiesWithHistory` as required; an empty list asks for no history.
+    """
+    return {
+        "properties": NOTE_PROPERTIES,
+        "propertiesWithHistory": [],
+        "inputs": [{"id": note_id} for note_id in note_ids],
     }

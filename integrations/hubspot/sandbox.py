@@ -1,4 +1,4 @@
-"""The HubSpot emulator: CRM v3 contacts and notes plus the OAuth token endpoint, on HubSpot's paths.
+"""The HubSpot emulator: CRM v3 contacts and notes, v4 association listings and the OAuth token endpoint.
 
 Mounted under `/sandbox/hubspot`, so `{base_url}/crm/v3/objects/contacts` is served exactly where
 the SDK sends it once `host` points at the sandbox. Auth is checked per request (Bearer tokens it
@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from integrations.common.sandbox import Sandbox
+from integrations.hubspot import sandbox_reads
 from integrations.hubspot.sandbox_state import (
     CONTACT_ALWAYS,
     CONTACT_DEFAULT,
@@ -93,6 +94,13 @@ def _int_param(request: Request, name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise HubSpotError(400, "VALIDATION_ERROR", f"{name} must be an integer") from None
+
+
+def _bool_param(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "false").lower()
+    if raw not in ("true", "false"):
+        raise HubSpotError(400, "VALIDATION_ERROR", f"{name} must be true or false")
+    return raw == "true"
 
 
 async def _json_body(request: Request) -> Any:
@@ -175,6 +183,29 @@ class _Routes:
             body["associations"] = {"contacts": {"results": _contact_links(record)}}
         return JSONResponse(body)
 
+    async def read_notes(self, request: Request) -> Response:
+        archived = _bool_param(request, "archived")
+        status, body = sandbox_reads.read_notes(self.state, await _json_body(request), archived=archived)
+        return JSONResponse(body, status_code=status)
+
+    async def list_associations(self, request: Request) -> Response:
+        params = request.path_params
+        most = sandbox_reads.ASSOCIATIONS_MAX
+        limit = min(max(_int_param(request, "limit", most), 1), most)
+        page, next_after = sandbox_reads.association_page(
+            self.state,
+            params["object_type"],
+            params["object_id"],
+            params["to_object_type"],
+            after=request.query_params.get("after"),
+            limit=limit,
+        )
+        body: dict[str, Any] = {"results": page}
+        if next_after is not None:
+            link = str(request.url.include_query_params(after=next_after))
+            body["paging"] = {"next": {"after": next_after, "link": link}}
+        return JSONResponse(body)
+
 
 def _contact_links(note: Record) -> list[dict[str, str]]:
     return [{"id": str(a["to"]["id"]), "type": "note_to_contact"} for a in note.associations]
@@ -196,7 +227,13 @@ def build_sandbox() -> Sandbox:
             Route("/crm/v3/objects/contacts/{contact_id}", auth(routes.get_contact), methods=["GET"]),
             Route("/crm/v3/objects/contacts/{contact_id}", auth(routes.update_contact), methods=["PATCH"]),
             Route("/crm/v3/objects/notes", auth(routes.create_note), methods=["POST"]),
+            Route("/crm/v3/objects/notes/batch/read", auth(routes.read_notes), methods=["POST"]),
             Route("/crm/v3/objects/notes/{note_id}", auth(routes.get_note), methods=["GET"]),
+            Route(
+                "/crm/v4/objects/{object_type}/{object_id}/associations/{to_object_type}",
+                auth(routes.list_associations),
+                methods=["GET"],
+            ),
         ],
         error=hubspot_error,
         exempt_paths=("/oauth/v1/token",),

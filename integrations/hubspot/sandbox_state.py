@@ -404,6 +404,27 @@ class HubSpotState:
             raise HubSpotError(404, "OBJECT_NOT_FOUND", "resource not found")
         return record
 
+    def notes_by_id(self, note_ids: Iterable[str]) -> dict[str, Record]:
+        """The notes among `note_ids` that exist, by id."""
+        with self._lock:
+            return {note_id: self.notes[note_id] for note_id in note_ids if note_id in self.notes}
+
+    def notes_of(self, contact_id: str) -> list[Record]:
+        """The notes associated with the contact, by id: the note → contact links seen from the contact."""
+        with self._lock:
+            notes = sorted(self.notes.values(), key=lambda r: int(r.id))
+        return [note for note in notes if contact_id in _linked_contacts(note)]
+
+    def contacts_of(self, note_id: str) -> list[str]:
+        """Ids of the contacts a note is associated with, by id (none for an unknown note)."""
+        with self._lock:
+            note = self.notes.get(note_id)
+        return sorted(_linked_contacts(note), key=int) if note is not None else []
+
+
+def _linked_contacts(note: Record) -> set[str]:
+    return {str(association["to"]["id"]) for association in note.associations}
+
 
 def _timestamp(value: str) -> str:
     """hs_timestamp as HubSpot stores it: ISO 8601 from an ISO string or epoch milliseconds."""

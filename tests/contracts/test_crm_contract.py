@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from integrations.capabilities import ContactDraft, CrmProvider, NotFoundError
-from tests.conftest import AgentFactory
+from tests.conftest import NOW, AgentFactory
 from tests.contracts.conftest import agent_with, build, providers_of
 from tests.support.sandbox_server import ServedSandboxes
 from tool_server.services import Services
@@ -68,6 +68,19 @@ async def test_a_note_is_attached_to_its_contact(crm: CrmProvider) -> None:
 
     assert note.contact_id == contact.id
     assert note.body == "Asked about whitening."
+
+
+async def test_a_note_retried_after_a_crashed_attempt_is_not_written_twice(crm: CrmProvider) -> None:
+    # The first call wrote the note, then its process died before answering; dispatch retries the key.
+    contact = await crm.create_contact(ContactDraft(name="Jane", phone="+12125550142"))
+    first = await crm.add_note(contact.id, "Asked about whitening.", idempotency_key="call-1:add_note")
+
+    again = await crm.add_note(
+        contact.id, "Asked about whitening.", idempotency_key="call-1:add_note", earlier_attempt_at=NOW
+    )
+
+    assert again.id == first.id
+    assert again.body == "Asked about whitening."
 
 
 async def test_an_unknown_contact_is_not_found(crm: CrmProvider) -> None:

@@ -24,10 +24,12 @@ from integrations.common.deadline import deadline_scope
 from integrations.common.sandbox import Fault, RecordedRequest, Sandbox
 from integrations.common.spec import Checkable, ConnectorEnv
 from integrations.common.vault import MemoryVault
-from integrations.hubspot import SPEC, HubSpotConnector
+from integrations.hubspot import SPEC, HubSpotConnector, mappers
+from integrations.hubspot.client import HubSpotClient
+from integrations.hubspot.connector import CLOCK_SKEW
 from integrations.hubspot.errors import translate
 from integrations.hubspot.sandbox import SANDBOX_PRIVATE_APP_TOKEN, SANDBOX_REFRESH_TOKEN
-from integrations.hubspot.sandbox_state import HubSpotState
+from integrations.hubspot.sandbox_state import HubSpotState, Record
 from integrations.hubspot.tokens import HubSpotTokenDialect
 from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
 from tests.support.specs import OpenApi
@@ -36,6 +38,8 @@ NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
 PHONE = "+12125550142"
 CONTACTS_SPEC = "hubspot/crm-contacts-v3.json"
 NOTES_SPEC = "hubspot/crm-notes-v3.json"
+ASSOCIATIONS_SPEC = "hubspot/crm-associations-v4.json"
+BATCH_READ = "/crm/v3/objects/notes/batch/read"
 CALCULATED_PHONE = "hs_searchable_calculated_phone_number"
 
 
@@ -93,6 +97,15 @@ def connect(base_url: str, vault: MemoryVault) -> HubSpotConnector:
 def sent(sandbox: Sandbox, method: str, path: str) -> list[RecordedRequest]:
     """Requests the emulator received with this method and exactly this path."""
     return [r for r in sandbox.provider_requests() if r.method == method and r.path == path]
+
+
+def contact_notes_path(contact_id: str) -> str:
+    return f"/crm/v4/objects/contacts/{contact_id}/associations/notes"
+
+
+def seed_note(state: HubSpotState, contact_id: str, body: str, written_at: datetime) -> Record:
+    """A note on the contact as the connector writes it, as if an earlier process had written it."""
+    return state.create_note(mappers.note_request(contact_id, body, written_at))
 
 
 def private_app(base_url: str) -> httpx.Client:
@@ -387,6 +400,131 @@ async def test_add_note_for_an_unknown_contact_raises_not_found_and_writes_nothi
     assert sent(sandbox, "POST", "/crm/v3/objects/notes") == []
 
 
+# -- notes after a crashed attempt --------------------------------------------------------------------
+
+
+async def test_a_note_written_before_a_crash_is_returned_not_written_again_when_earlier_attempt_at_is_given(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+    first = await crm.add_note(contact.id, "Wants a cleaning on Monday", idempotency_key="call-1:add_note")
+
+    again = await crm.add_note(
+        contact.id,
+        "Wants a cleaning on Monday",
+        idempotency_key="call-1:add_note",
+        earlier_attempt_at=NOW - timedelta(seconds=30),
+    )
+
+    assert again.id == first.id
+    assert (again.contact_id, again.body, again.created_at) == (contact.id, "Wants a cleaning on Monday", NOW)
+    assert [n["id"] for n in state.dump()["notes"]] == [first.id]
+    assert len(sent(sandbox, "POST", "/crm/v3/objects/notes")) == 1
+    assert len(sent(sandbox, "GET", contact_notes_path(contact.id))) == 1
+    [read] = sent(sandbox, "POST", BATCH_READ)
+    assert read.body["inputs"] == [{"id": first.id}]
+
+
+async def test_without_earlier_attempt_at_a_second_identical_note_is_written(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+
+    first = await crm.add_note(contact.id, "Wants a cleaning on Monday", idempotency_key="call-1:add_note")
+    second = await crm.add_note(contact.id, "Wants a cleaning on Monday", idempotency_key="call-1:add_note")
+
+    assert second.id != first.id
+    assert len(state.dump()["notes"]) == 2
+    assert sent(sandbox, "GET", contact_notes_path(contact.id)) == []
+    assert sent(sandbox, "POST", BATCH_READ) == []
+
+
+async def test_a_note_older_than_earlier_attempt_at_less_the_clock_skew_is_not_taken_for_the_new_one(
+    crm: HubSpotConnector, state: HubSpotState
+) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+    old = seed_note(state, contact.id, "Wants a cleaning on Monday", NOW - CLOCK_SKEW - timedelta(seconds=1))
+
+    note = await crm.add_note(contact.id, "Wants a cleaning on Monday", earlier_attempt_at=NOW)
+
+    assert note.id != old.id
+    assert sorted(n["id"] for n in state.dump()["notes"]) == sorted([old.id, note.id])
+
+
+async def test_a_note_written_within_the_clock_skew_before_the_earlier_attempt_is_taken_for_it(
+    crm: HubSpotConnector, state: HubSpotState
+) -> None:
+    # The dead process's clock ran a little behind the one that recorded when its attempt began.
+    contact = state.add_contact({"firstname": "Ada"})
+    earlier = seed_note(state, contact.id, "Wants a cleaning on Monday", NOW - CLOCK_SKEW + timedelta(seconds=1))
+
+    note = await crm.add_note(contact.id, "Wants a cleaning on Monday", earlier_attempt_at=NOW)
+
+    assert note.id == earlier.id
+    assert len(state.dump()["notes"]) == 1
+
+
+async def test_a_recent_note_with_another_body_is_not_taken_for_the_new_one(
+    crm: HubSpotConnector, state: HubSpotState
+) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+    other = seed_note(state, contact.id, "Wants a cleaning on Tuesday", NOW)
+
+    note = await crm.add_note(contact.id, "Wants a cleaning on Monday", earlier_attempt_at=NOW)
+
+    assert note.id != other.id
+    assert note.body == "Wants a cleaning on Monday"
+    assert len(state.dump()["notes"]) == 2
+
+
+async def test_the_lookup_pages_through_more_than_one_page_of_associations(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+    for i in range(500):  # HubSpot's largest associations page
+        seed_note(state, contact.id, f"Older note {i}", NOW - timedelta(days=1))
+    earlier = seed_note(state, contact.id, "Wants a cleaning on Monday", NOW)
+
+    note = await crm.add_note(contact.id, "Wants a cleaning on Monday", earlier_attempt_at=NOW)
+
+    assert note.id == earlier.id
+    assert len(state.dump()["notes"]) == 501
+    pages = sent(sandbox, "GET", contact_notes_path(contact.id))
+    assert [r.query.get("after") for r in pages] == [None, [earlier.id]]
+    assert all(r.query["limit"] == ["500"] for r in pages)
+
+
+async def test_the_lookup_reads_notes_in_batches_of_at_most_100(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+    earlier = seed_note(state, contact.id, "Wants a cleaning on Monday", NOW)
+    for i in range(150):
+        seed_note(state, contact.id, f"Later note {i}", NOW)
+
+    note = await crm.add_note(contact.id, "Wants a cleaning on Monday", earlier_attempt_at=NOW)
+
+    assert note.id == earlier.id
+    assert [len(r.body["inputs"]) for r in sent(sandbox, "POST", BATCH_READ)] == [100, 51]
+    assert sent(sandbox, "POST", "/crm/v3/objects/notes") == []
+
+
+async def test_a_failed_lookup_raises_and_writes_no_note(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+    seed_note(state, contact.id, "Something else", NOW)
+    sandbox.inject(Fault(kind="server_error", times=0, path=BATCH_READ))
+
+    with deadline_scope(3), pytest.raises(UpstreamError) as caught:
+        await crm.add_note(contact.id, "Wants a cleaning on Monday", earlier_attempt_at=NOW)
+
+    assert caught.value.status == 503
+    assert len(sent(sandbox, "POST", BATCH_READ)) >= 2  # a read is safe to retry
+    assert sent(sandbox, "POST", "/crm/v3/objects/notes") == []
+    assert len(state.dump()["notes"]) == 1
+
+
 # -- OAuth and private-app tokens ---------------------------------------------------------------------
 
 
@@ -608,25 +746,41 @@ async def test_every_request_of_a_whole_flow_is_accepted_by_hubspots_spec(
     await crm.update_contact(contact.id, ContactDraft(name="Ada King"))
     await crm.get_contact(contact.id)
     await crm.add_note(contact.id, "Called about a refill")
+    await crm.add_note(contact.id, "Called about a refill", earlier_attempt_at=NOW)
 
-    contacts, notes = OpenApi(CONTACTS_SPEC), OpenApi(NOTES_SPEC)
+    contacts, notes, associations = OpenApi(CONTACTS_SPEC), OpenApi(NOTES_SPEC), OpenApi(ASSOCIATIONS_SPEC)
     problems: list[str] = []
     checked = 0
     for request in sandbox.provider_requests():
         if request.path == "/oauth/v1/token":
             continue  # HubSpot's OAuth endpoint is not in the CRM specs.
-        spec = notes if request.path.startswith("/crm/v3/objects/notes") else contacts
+        if request.path.startswith("/crm/v4/"):
+            spec = associations
+        elif request.path.startswith("/crm/v3/objects/notes"):
+            spec = notes
+        else:
+            spec = contacts
         problems += spec.check_request(request)
         checked += 1
 
     assert problems == []
-    assert checked >= 8
+    assert checked >= 10
     assert {r.path for r in sandbox.provider_requests()} >= {
         "/crm/v3/objects/contacts",
         "/crm/v3/objects/contacts/search",
         f"/crm/v3/objects/contacts/{contact.id}",
         "/crm/v3/objects/notes",
+        contact_notes_path(contact.id),
+        BATCH_READ,
     }
+
+
+def test_the_spec_check_flags_a_batch_read_without_properties_with_history() -> None:
+    request = RecordedRequest("POST", BATCH_READ, {}, {}, {"properties": ["hs_note_body"], "inputs": [{"id": "1002"}]})
+
+    problems = OpenApi(NOTES_SPEC).check_request(request)
+
+    assert any("'propertiesWithHistory'" in p for p in problems)
 
 
 def test_the_spec_check_flags_a_search_without_its_required_fields() -> None:
@@ -685,9 +839,86 @@ def test_note_answers_match_hubspots_schemas(base_url: str, state: HubSpotState)
     assert fetched.json()["associations"]["contacts"]["results"] == [{"id": contact.id, "type": "note_to_contact"}]
 
 
+def test_association_listings_match_hubspots_schema_and_page(base_url: str, state: HubSpotState) -> None:
+    spec = OpenApi(ASSOCIATIONS_SPEC)
+    contact = state.add_contact({"firstname": "Ada"})
+    notes = [seed_note(state, contact.id, f"note {i}", NOW) for i in range(3)]
+    with private_app(base_url) as client:
+        first = client.get(contact_notes_path(contact.id), params={"limit": 2})
+        rest = client.get(
+            contact_notes_path(contact.id), params={"limit": 2, "after": first.json()["paging"]["next"]["after"]}
+        )
+        back = client.get(f"/crm/v4/objects/notes/{notes[0].id}/associations/contacts")
+        nobody = client.get("/crm/v4/objects/contacts/999999/associations/notes")
+
+    listing = "CollectionResponseMultiAssociatedObjectWithLabelForwardPaging"
+    for answer in (first, rest, back, nobody):
+        assert answer.status_code == 200
+        assert spec.validate(listing, answer.json()) == []
+    assert [r["toObjectId"] for r in first.json()["results"]] == [notes[0].id, notes[1].id]
+    assert first.json()["results"][0]["associationTypes"] == [{"category": "HUBSPOT_DEFINED", "typeId": 201}]
+    assert [r["toObjectId"] for r in rest.json()["results"]] == [notes[2].id]
+    assert "paging" not in rest.json()
+    assert back.json()["results"] == [
+        {"toObjectId": contact.id, "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 202}]}
+    ]
+    assert nobody.json() == {"results": []}
+
+
+def test_batch_read_answers_match_hubspots_schemas(base_url: str, state: HubSpotState) -> None:
+    spec = OpenApi(NOTES_SPEC)
+    contact = state.add_contact({"firstname": "Ada"})
+    note = seed_note(state, contact.id, "hello", NOW)
+    read = {"properties": ["hs_note_body"], "propertiesWithHistory": ["hs_note_body"], "inputs": [{"id": note.id}]}
+    with private_app(base_url) as client:
+        complete = client.post(BATCH_READ, json=read)
+        partial = client.post(BATCH_READ, json={**read, "inputs": [{"id": note.id}, {"id": "999999"}]})
+
+    assert complete.status_code == 200
+    assert spec.validate("BatchResponseSimplePublicObject", complete.json()) == []
+    [result] = complete.json()["results"]
+    assert result["properties"]["hs_note_body"] == "hello"
+    assert result["properties"]["hs_object_id"] == note.id
+    assert result["propertiesWithHistory"]["hs_note_body"][0]["value"] == "hello"
+    assert "errors" not in complete.json()
+    assert partial.status_code == 207
+    assert spec.validate("BatchResponseSimplePublicObjectWithErrors", partial.json()) == []
+    assert [r["id"] for r in partial.json()["results"]] == [note.id]
+    assert partial.json()["numErrors"] == 1
+    [error] = partial.json()["errors"]
+    assert (error["category"], error["context"]) == ("OBJECT_NOT_FOUND", {"ids": ["999999"]})
+
+
+def test_the_sdk_reads_a_partial_batch_read_answer(base_url: str, state: HubSpotState) -> None:
+    # The SDK builds models from a 207 too; the spec's required error fields must all be there.
+    contact = state.add_contact({"firstname": "Ada"})
+    note = seed_note(state, contact.id, "hello", NOW)
+
+    answer = HubSpotClient(base_url).read_notes(
+        SANDBOX_PRIVATE_APP_TOKEN, 5.0, mappers.notes_read_request([note.id, "999999"])
+    )
+
+    assert [r["id"] for r in answer["results"]] == [note.id]
+    assert answer["errors"][0]["context"] == {"ids": ["999999"]}
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", contact_notes_path("1001")), ("POST", BATCH_READ)])
+def test_the_note_lookup_routes_need_a_valid_token(base_url: str, method: str, path: str) -> None:
+    answer = httpx.request(
+        method, f"{base_url}{path}", json={"properties": [], "propertiesWithHistory": [], "inputs": []}
+    )
+
+    assert answer.status_code == 401
+    assert answer.json()["category"] == "INVALID_AUTHENTICATION"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status", "category"),
     [
+        ("POST", BATCH_READ, {"properties": [], "inputs": [{"id": str(i)} for i in range(101)]}, 400, None),
+        ("POST", BATCH_READ, {"properties": [], "inputs": [{"note": "1"}]}, 400, None),
+        ("GET", "/crm/v4/objects/widgets/1/associations/notes", None, 400, None),
+        ("GET", "/crm/v4/objects/contacts/1/associations/notes?after=not-a-cursor", None, 400, None),
         ("GET", "/crm/v3/objects/contacts/999", None, 404, "OBJECT_NOT_FOUND"),
         ("PATCH", "/crm/v3/objects/contacts/999", {"properties": {"firstname": "A"}}, 404, "OBJECT_NOT_FOUND"),
         ("POST", "/crm/v3/objects/contacts", {"properties": {"shoe_size": "9"}, "associations": []}, 400, None),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -84,8 +86,19 @@ class ContactBook:
 
         return await self._db.run(work)
 
-    async def add_note(self, contact_id: str, body: str, *, idempotency_key: str | None = None) -> Note:
-        """Attach a note; under an `idempotency_key` already used, the note written then is returned."""
+    async def add_note(
+        self,
+        contact_id: str,
+        body: str,
+        *,
+        idempotency_key: str | None = None,
+        earlier_attempt_at: datetime | None = None,
+    ) -> Note:
+        """Attach a note; under an `idempotency_key` already used, the note written then is returned.
+
+        `earlier_attempt_at` changes nothing here: the note and its key are written in one
+        transaction, so a dead attempt either left its note under the key or left nothing.
+        """
 
         def work(session: Session) -> Note:
             self._row(session, contact_id)
