@@ -186,7 +186,11 @@ async def test_a_claim_left_running_by_a_dead_process_is_taken_over(
     assert outcome.ok
     assert calendar.calls["book"] == 1
     query = select(IdempotencyRow.state, IdempotencyRow.created_at).where(IdempotencyRow.key == key)
-    assert await services.db.run(lambda session: tuple(session.execute(query).one())) == ("done", NOW)
+    # The row keeps the dead attempt's start: a later takeover would look back that far.
+    assert await services.db.run(lambda session: tuple(session.execute(query).one())) == (
+        "done",
+        NOW - timedelta(minutes=5),
+    )
 
 
 async def test_a_claim_still_running_elsewhere_makes_a_duplicate_wait_until_the_deadline(
@@ -298,3 +302,38 @@ async def test_a_key_taken_over_from_a_dead_process_says_when_that_attempt_began
     assert first.earlier_attempt_at is None
     assert isinstance(second, Claim)
     assert second.earlier_attempt_at == NOW
+
+
+async def test_an_attempt_that_may_have_landed_tells_the_retry_when_it_began_and_a_refused_one_does_not(
+    services: Services, agent: CreatedAgent
+) -> None:
+    clock = MovableClock(NOW)
+    store = IdempotencyStore(services.db, clock, ttl=timedelta(hours=1), ttl_without_call=timedelta(hours=1))
+    hold = timedelta(seconds=30)
+    timed_out = await store.begin(agent.agent.id, "k-1", "send_sms", "hash", scoped=True, hold=hold)
+    assert isinstance(timed_out, Claim)
+    await store.release(timed_out, ambiguous=True)
+    clock.now = NOW + timedelta(seconds=40)
+
+    retry = await store.begin(agent.agent.id, "k-1", "send_sms", "hash", scoped=True, hold=hold)
+    assert isinstance(retry, Claim)
+    await store.release(retry, ambiguous=True)
+    clock.now = NOW + timedelta(seconds=80)
+    third = await store.begin(agent.agent.id, "k-1", "send_sms", "hash", scoped=True, hold=hold)
+    assert isinstance(third, Claim)
+    await store.release(third)
+    after_refusal = await store.begin(agent.agent.id, "k-1", "send_sms", "hash", scoped=True, hold=hold)
+
+    # Each retry is pointed at the first unanswered attempt, until one ends in a plain refusal.
+    assert retry.earlier_attempt_at == NOW
+    assert third.earlier_attempt_at == NOW
+    assert isinstance(after_refusal, Claim)
+    assert after_refusal.earlier_attempt_at is None
+
+
+class MovableClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now

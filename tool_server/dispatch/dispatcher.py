@@ -30,6 +30,8 @@ from tool_server.tools.catalogue import Catalogue
 __all__ = ["CallInfo", "Deadlines", "Dispatcher", "ToolOutcome"]
 
 # Outcomes a retry could change are not remembered: the next attempt runs afresh.
+# Failures after which the provider may still have done it: the retry is told to look first.
+_MAYBE_DONE = {ErrorCode.TIMEOUT, ErrorCode.PROVIDER_ERROR, ErrorCode.INTERNAL_ERROR}
 _NOT_REMEMBERED = {
     ErrorCode.TIMEOUT,
     ErrorCode.PROVIDER_ERROR,
@@ -186,10 +188,10 @@ class Dispatcher:
             outcome = await self._run_with_deadline(spec, context, parsed, deadline, expires)
         except BaseException:
             # Cancelled (the client went away): free the key so a retry is not blocked.
-            await asyncio.shield(self._idempotency.release(claim))
+            await asyncio.shield(self._idempotency.release(claim, ambiguous=True))
             raise
         if outcome.error is not None and outcome.error.code in _NOT_REMEMBERED:
-            await self._idempotency.release(claim)
+            await self._idempotency.release(claim, ambiguous=outcome.error.code in _MAYBE_DONE)
         else:
             await self._idempotency.complete(claim, outcome.stored())
         return outcome

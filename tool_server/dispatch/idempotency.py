@@ -123,7 +123,8 @@ class IdempotencyStore:
                 "request_hash": request_hash,
                 "state": "running",
                 "outcome": None,
-                "created_at": now,
+                # A claim taken over keeps the first unanswered attempt's start, for the next one.
+                "created_at": abandoned or now,
                 "expires_at": now + ttl,
                 "stale_after": now + hold,
             }
@@ -137,8 +138,9 @@ class IdempotencyStore:
             existing = await self._db.execute(partial(self._existing, agent_id=agent_id, key=key))
             if existing is None:
                 continue
-            if existing.expires_at <= now or (existing.state == "running" and existing.stale_after <= now):
-                if existing.state == "running":
+            dead = existing.state == "running" and existing.stale_after <= now
+            if existing.expires_at <= now or dead or existing.state == "abandoned":
+                if existing.state != "done":
                     abandoned = existing.created_at
                 await self._db.execute(partial(self._delete, row_id=existing.row_id))
                 continue
@@ -157,13 +159,20 @@ class IdempotencyStore:
         await self._db.execute(partial(self._settle, agent_id=claim.agent_id, key=claim.key, outcome=outcome))
         self._wake(claim)
 
-    async def release(self, claim: Claim) -> None:
-        """Give the key up (the call failed in a retryable way), so a retry runs afresh."""
-        await self._db.run(
-            lambda session: session.execute(
-                delete(IdempotencyRow).where(IdempotencyRow.agent_id == claim.agent_id, IdempotencyRow.key == claim.key)
+    async def release(self, claim: Claim, *, ambiguous: bool = False) -> None:
+        """Give the key up (the call failed in a retryable way), so a retry runs.
+
+        `ambiguous`: the attempt may have reached the provider (it timed out, was cancelled, or
+        failed unexpectedly). The row then stays as "abandoned" with the attempt's start, so the
+        retry, in whatever process, is told to look for that attempt's effect first.
+        """
+        match = (IdempotencyRow.agent_id == claim.agent_id, IdempotencyRow.key == claim.key)
+        if ambiguous:
+            await self._db.run(
+                lambda session: session.execute(update(IdempotencyRow).where(*match).values(state="abandoned"))
             )
-        )
+        else:
+            await self._db.run(lambda session: session.execute(delete(IdempotencyRow).where(*match)))
         self._wake(claim)
 
     # Units of work run on a database thread; Core statements keep this hot path light.
