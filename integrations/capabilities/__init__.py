@@ -1,7 +1,7 @@
 """Capability protocols and the shared models providers map to."""
 
 from integrations.capabilities.calendar import CalendarProvider
-from integrations.capabilities.crm import CrmProvider
+from integrations.capabilities.crm import CallActivityLog, CrmProvider
 from integrations.capabilities.errors import (
     ConfigurationError,
     IntegrationError,
@@ -16,8 +16,10 @@ from integrations.capabilities.messaging import MessagingProvider
 from integrations.capabilities.models import (
     Appointment,
     BookingRequest,
+    CallActivity,
     Contact,
     ContactDraft,
+    LoggedCall,
     Message,
     Note,
     PaymentLink,
@@ -32,11 +34,14 @@ __all__ = [
     "BookingRequest",
     "BookingRules",
     "CalendarProvider",
+    "CallActivity",
+    "CallActivityLog",
     "ConfigurationError",
     "Contact",
     "ContactDraft",
     "CrmProvider",
     "IntegrationError",
+    "LoggedCall",
     "Message",
     "MessagingProvider",
     "NotFoundError",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from integrations.capabilities.models import Contact, ContactDraft, Note
+from integrations.capabilities.models import CallActivity, Contact, ContactDraft, LoggedCall, Note
 
-__all__ = ["CrmProvider"]
+__all__ = ["CallActivityLog", "CrmProvider"]
 
 
 @runtime_checkable
@@ -50,5 +50,19 @@ class CrmProvider(Protocol):
         written under it instead of writing a second one. `earlier_attempt_at` says an earlier
         attempt under the same key started then and its process died without an answer: it may
         have written the note, so a provider without keys looks for that note before writing.
+        """
+        ...
+
+
+@runtime_checkable
+class CallActivityLog(Protocol):
+    """A CRM with call activities (HubSpot calls): the post-call sync logs each call there too."""
+
+    async def log_call(self, contact_id: str, call: CallActivity) -> LoggedCall:
+        """Log the call on the contact's timeline, once.
+
+        A call is identified by the contact, its start time and its title: when the contact
+        already has that call, it is returned (`created` False) instead of logged again, so a
+        retried or resumed sync never logs it twice. Raises `NotFoundError` for an unknown contact.
         """
         ...

@@ -115,6 +115,28 @@ class Note(_Shared):
     raw: dict[str, Any] = Field(default_factory=dict)
 
 
+class CallActivity(_Shared):
+    """A finished phone call, to log on a contact's timeline where the CRM has call activities."""
+
+    title: str
+    body: str = Field(description="What happened: outcome, summary, the tools used.")
+    started_at: AwareDatetime
+    duration_seconds: float | None = None
+    direction: Literal["inbound", "outbound"] | None = None
+    caller_phone: str | None = None
+    recording_url: str | None = None
+
+
+class LoggedCall(_Shared):
+    """A call activity as the CRM stored it."""
+
+    id: str
+    contact_id: str
+    provider: str
+    created: bool = Field(description="False when the same call was already on the contact's timeline.")
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
 class PaymentLinkRequest(_Shared):
     """A request for a hosted payment page. Money is integer minor units plus ISO currency."""
 
