@@ -15,8 +15,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from integrations.registry import INTEGRATIONS
 from tests.conftest import MONDAY
 from tests.support.catch_hook import CatchHook, serve_catch_hook
+from tests.support.sandbox_server import ServedSandboxes
 from tool_server.agents import Connection, CreatedAgent
 from tool_server.postcall.followups import FollowUps
 from tool_server.services import Services
@@ -288,3 +290,32 @@ def test_followups_set_changes_only_what_it_names_and_refuses_a_bad_url(database
     assert shown["team_channel_url"] == "https://hooks.example.com/T1"
     assert bad.returncode == 2
     assert "forward_url" in bad.stderr
+
+
+async def test_the_payment_link_follow_up_texts_a_stripe_link_once(
+    make_agent: Any, http: httpx.AsyncClient, services: Services, sandboxes: ServedSandboxes, fresh_sandboxes: None
+) -> None:
+    stripe = INTEGRATIONS["stripe"].sandbox_connection(sandboxes.url("stripe"))
+    created = await make_agent(
+        connections=[*BUILTIN, Connection(capability="payments", provider="stripe", settings=stripe.settings)],
+        secrets={"payments": dict(stripe.secrets)},
+    )
+    deposit = {"amount_minor": 4900, "currency": "USD", "description": "Cleaning deposit"}
+    await services.followups.set(created.agent.id, FollowUps.model_validate({"payment_link": deposit}))
+
+    await http.post("/v1/calls", json=call("call-10"), headers=headers(created))
+    record = await settled(http, created, "call-10")
+
+    assert record["sync_status"] == "synced"
+    step = next(step for step in record["sync_steps"] if step["job"] == "payment_link")
+    assert step["status"] == "done"
+    [session] = sandboxes.sandboxes["stripe"].state.dump()["checkout_sessions"]
+    texts = await services.db.run(
+        lambda session: list(session.execute(select(OutboxMessageRow.body, OutboxMessageRow.to_number)).all())
+    )
+    assert len(texts) == 1
+    body, to = texts[0]
+    assert to == "+12125550142"
+    assert "Cleaning deposit" in body
+    assert session["url"] in body
+    assert session["amount_total"] == 4900
