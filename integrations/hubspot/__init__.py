@@ -1,4 +1,4 @@
-"""HubSpot CRM: contacts and notes, over OAuth (or a private-app token), with its sandbox emulator."""
+"""HubSpot CRM: contacts, notes and call logs, over OAuth (or a private-app token), with its sandbox emulator."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ SPEC = IntegrationSpec(
     capabilities=frozenset({"crm"}),
     description=(
         "HubSpot CRM: find callers by phone (any stored format) or email, create and update contacts, "
-        "add notes. OAuth app install, or a private-app token stored alone as access_token."
+        "add notes, log finished calls. OAuth app install, or a private-app token stored alone as access_token."
     ),
     docs_url="https://developers.hubspot.com/docs/guides/api/crm/objects/contacts",
     settings_model=HubSpotSettings,

@@ -9,17 +9,20 @@ which is what `mappers` reads and what `raw` keeps.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import hubspot
 from urllib3.util.retry import Retry
 
 from integrations.hubspot.errors import SDK_ERRORS, translate
 
-__all__ = ["HubSpotClient"]
+__all__ = ["Engagement", "HubSpotClient"]
+
+# The engagement object types the connector writes and reads back, by their plural path names.
+Engagement = Literal["notes", "calls"]
 
 # urllib3 retries would run outside the tool call's deadline; `Resilience` decides on retries.
 _NO_RETRIES = Retry(total=False)
@@ -32,8 +35,9 @@ class _Apis:
     associations: Any
     contacts: Any
     contacts_search: Any
-    notes: Any
-    notes_batch: Any
+    # Per engagement type: its basic API (create) and batch API (read).
+    engagements: Mapping[Engagement, Any]
+    engagement_batches: Mapping[Engagement, Any]
 
 
 @cache
@@ -45,8 +49,8 @@ def _apis(base_url: str) -> _Apis:
         associations=client.crm.associations.v4.basic_api,
         contacts=client.crm.contacts.basic_api,
         contacts_search=client.crm.contacts.search_api,
-        notes=client.crm.objects.notes.basic_api,
-        notes_batch=client.crm.objects.notes.batch_api,
+        engagements={"notes": client.crm.objects.notes.basic_api, "calls": client.crm.objects.calls.basic_api},
+        engagement_batches={"notes": client.crm.objects.notes.batch_api, "calls": client.crm.objects.calls.batch_api},
     )
 
 
@@ -95,30 +99,35 @@ class HubSpotClient:
             record=("contact", contact_id),
         )
 
-    def create_note(self, token: str, timeout: float, body: dict[str, Any]) -> dict[str, Any]:
+    def create_engagement(
+        self, token: str, timeout: float, engagement: Engagement, body: dict[str, Any]
+    ) -> dict[str, Any]:
         # https://developers.hubspot.com/docs/guides/api/crm/engagements/notes
-        api = self._apis.notes
+        # https://developers.hubspot.com/docs/guides/api/crm/engagements/calls
+        api = self._apis.engagements[engagement]
         return self._call(
             api, lambda **auth: api.create(simple_public_object_input_for_create=body, **auth), token, timeout
         )
 
-    def list_contact_notes(
-        self, token: str, timeout: float, contact_id: str, *, after: str | None, limit: int
+    def list_contact_engagements(
+        self, token: str, timeout: float, contact_id: str, engagement: Engagement, *, after: str | None, limit: int
     ) -> dict[str, Any]:
         # https://developers.hubspot.com/docs/guides/api/crm/associations/associations-v4
         api = self._apis.associations
         return self._call(
             api,
-            lambda **auth: api.get_page("contacts", contact_id, "notes", after=after, limit=limit, **auth),
+            lambda **auth: api.get_page("contacts", contact_id, engagement, after=after, limit=limit, **auth),
             token,
             timeout,
             record=("contact", contact_id),
         )
 
-    def read_notes(self, token: str, timeout: float, body: dict[str, Any]) -> dict[str, Any]:
-        # https://developers.hubspot.com/docs/guides/api/crm/engagements/notes
+    def read_engagements(
+        self, token: str, timeout: float, engagement: Engagement, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        # https://developers.hubspot.com/docs/guides/api/crm/engagements/notes (calls: …/engagements/calls)
         # A 207 (some ids not found) is a success to the SDK: its `errors` list them.
-        api = self._apis.notes_batch
+        api = self._apis.engagement_batches[engagement]
         return self._call(
             api, lambda **auth: api.read(batch_read_input_simple_public_object_id=body, **auth), token, timeout
         )

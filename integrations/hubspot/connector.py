@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from integrations.capabilities.errors import ProviderNotConnectedError, UpstreamError
-from integrations.capabilities.models import Contact, ContactDraft, Note
+from integrations.capabilities.models import CallActivity, Contact, ContactDraft, LoggedCall, Note
 from integrations.common.resilience import Resilience
 from integrations.common.spec import ConnectorEnv
 from integrations.common.vault import CredentialVault
 from integrations.hubspot import mappers, phones
-from integrations.hubspot.client import HubSpotClient
+from integrations.hubspot.client import Engagement, HubSpotClient
 from integrations.hubspot.errors import PROVIDER, ContactExistsError, MayHaveLandedError
 from integrations.hubspot.settings import HubSpotSettings
 from integrations.hubspot.tokens import token_manager
@@ -28,14 +28,14 @@ _MAX_PAGES = 10
 # from the tool server's: a note written this long before that attempt began still counts as its own.
 CLOCK_SKEW = timedelta(minutes=5)
 # HubSpot's maxima: associations per v4 page, ids per batch read. Pages are bounded so that a
-# broken cursor cannot loop forever; 20 pages is 10,000 notes on one contact.
+# broken cursor cannot loop forever; 20 pages is 10,000 notes (or calls) on one contact.
 _ASSOCIATIONS_PAGE = 500
 _MAX_ASSOCIATION_PAGES = 20
 _BATCH_READ = 100
 
 
 class HubSpotConnector:
-    """Contacts and notes in a HubSpot portal (CRM v3 objects, v4 association types).
+    """Contacts, notes and calls in a HubSpot portal (CRM v3 objects, v4 association types).
 
     Credentials come from the vault: an OAuth install (`client_id`, `client_secret`,
     `refresh_token`; access tokens are refreshed a minute before expiry and once on a 401), or a
@@ -59,6 +59,8 @@ class HubSpotConnector:
         self._resilience = Resilience(PROVIDER)
         # Search-then-create is not atomic: serialize this connection's creates in this process.
         self._create_lock = asyncio.Lock()
+        # Nor is look-then-log for calls.
+        self._call_lock = asyncio.Lock()
 
     async def find_contacts(self, *, phone: str | None = None, email: str | None = None) -> list[Contact]:
         """Contacts holding the phone (in any stored format) or the email; phone matches first."""
@@ -127,13 +129,38 @@ class HubSpotConnector:
         when = self._env.clock()
         request = mappers.note_request(contact_id, body, when)
         if earlier_attempt_at is not None:
-            earlier = await self._find_earlier_note(contact_id, request, earlier_attempt_at - CLOCK_SKEW)
+            not_before = earlier_attempt_at - CLOCK_SKEW
+            earlier = await self._find_on_contact(
+                contact_id, "notes", mappers.NOTE_PROPERTIES, lambda obj: _is_note_since(obj, body, not_before)
+            )
             if earlier is not None:
                 return mappers.to_note(earlier, contact_id, fallback_time=when)
         obj = await self._send(
-            lambda token: self._client.create_note(token, self._timeout(), request), retry_if_sent=False
+            lambda token: self._client.create_engagement(token, self._timeout(), "notes", request), retry_if_sent=False
         )
         return mappers.to_note(obj, contact_id, fallback_time=when)
+
+    async def log_call(self, contact_id: str, call: CallActivity) -> LoggedCall:
+        """Log the call on the contact's timeline (association type 194), once; raises `NotFoundError` first.
+
+        HubSpot has no idempotency key for creates, so the contact's calls are read first, every
+        time: one with this title whose `hs_timestamp` is the call's start, to the millisecond, is
+        returned with `created` False. That covers a sync resumed after its process died mid-create,
+        however much later. The create itself is not retried once it may have reached HubSpot.
+        """
+        await self._get(contact_id)
+        request = mappers.call_request(contact_id, call)
+        async with self._call_lock:
+            logged = await self._find_on_contact(
+                contact_id, "calls", mappers.CALL_PROPERTIES, lambda obj: mappers.is_call(obj, call)
+            )
+            if logged is not None:
+                return mappers.to_logged_call(logged, contact_id, created=False)
+            obj = await self._send(
+                lambda token: self._client.create_engagement(token, self._timeout(), "calls", request),
+                retry_if_sent=False,
+            )
+        return mappers.to_logged_call(obj, contact_id, created=True)
 
     async def check_connection(self) -> str:
         """One cheap authenticated read: the first contact of the portal, if any."""
@@ -169,47 +196,55 @@ class HubSpotConnector:
     async def _search_page(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self._send(lambda token: self._client.search_contacts(token, self._timeout(), body))
 
-    async def _find_earlier_note(
-        self, contact_id: str, request: dict[str, Any], not_before: datetime
+    async def _find_on_contact(
+        self,
+        contact_id: str,
+        engagement: Engagement,
+        properties: list[str],
+        matches: Callable[[dict[str, Any]], bool],
     ) -> dict[str, Any] | None:
-        """The contact's note with the body `request` would write, written at or after `not_before`.
+        """The newest of the contact's notes (or calls) that `matches`, read with `properties`.
 
-        A failure here propagates: not knowing is no reason to risk a second note.
+        Associations, not the search API: search lags writes by seconds, associations do not.
+        A failure here propagates: not knowing is no reason to risk a second copy.
         """
-        body = request["properties"]["hs_note_body"]
-        # HubSpot record ids grow over time: read the newest notes first and stop at a match.
-        note_ids = sorted(await self._contact_note_ids(contact_id), key=_id_order, reverse=True)
-        for start in range(0, len(note_ids), _BATCH_READ):
+        # HubSpot record ids grow over time: read the newest first and stop at a match.
+        record_ids = sorted(await self._contact_engagement_ids(contact_id, engagement), key=_id_order, reverse=True)
+        for start in range(0, len(record_ids), _BATCH_READ):
             # Ids that vanished since the listing come back under `errors` (a 207); they are not ours.
-            answer = await self._read_notes(mappers.notes_read_request(note_ids[start : start + _BATCH_READ]))
-            notes: list[dict[str, Any]] = answer.get("results") or []
-            for obj in sorted(notes, key=lambda obj: _id_order(str(obj.get("id"))), reverse=True):
-                if _is_note_since(obj, body, not_before):
+            body = mappers.batch_read_request(properties, record_ids[start : start + _BATCH_READ])
+            answer = await self._read_engagements(engagement, body)
+            found: list[dict[str, Any]] = answer.get("results") or []
+            for obj in sorted(found, key=lambda obj: _id_order(str(obj.get("id"))), reverse=True):
+                if matches(obj):
                     return obj
         return None
 
-    async def _read_notes(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._send(lambda token: self._client.read_notes(token, self._timeout(), body))
+    async def _read_engagements(self, engagement: Engagement, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._send(lambda token: self._client.read_engagements(token, self._timeout(), engagement, body))
 
-    async def _contact_note_ids(self, contact_id: str) -> list[str]:
-        """Every note id associated with the contact (associations v4, all pages)."""
-        note_ids: dict[str, None] = {}
+    async def _contact_engagement_ids(self, contact_id: str, engagement: Engagement) -> list[str]:
+        """Every note (or call) id associated with the contact (associations v4, all pages)."""
+        record_ids: dict[str, None] = {}
         after: str | None = None
         for _page in range(_MAX_ASSOCIATION_PAGES):
-            page = await self._contact_notes_page(contact_id, after)
+            page = await self._contact_engagements_page(contact_id, engagement, after)
             for link in page.get("results") or []:
-                note_ids.setdefault(str(link["toObjectId"]), None)
+                record_ids.setdefault(str(link["toObjectId"]), None)
             cursor = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not isinstance(cursor, str) or not cursor:
-                return list(note_ids)
+                return list(record_ids)
             after = cursor
         limit = _ASSOCIATIONS_PAGE * _MAX_ASSOCIATION_PAGES
-        raise UpstreamError(PROVIDER, f"contact has over {limit} notes; cannot rule out an earlier copy of this one")
+        detail = f"contact has over {limit} {engagement}; cannot rule out an earlier copy of this one"
+        raise UpstreamError(PROVIDER, detail)
 
-    async def _contact_notes_page(self, contact_id: str, after: str | None) -> dict[str, Any]:
+    async def _contact_engagements_page(
+        self, contact_id: str, engagement: Engagement, after: str | None
+    ) -> dict[str, Any]:
         return await self._send(
-            lambda token: self._client.list_contact_notes(
-                token, self._timeout(), contact_id, after=after, limit=_ASSOCIATIONS_PAGE
+            lambda token: self._client.list_contact_engagements(
+                token, self._timeout(), contact_id, engagement, after=after, limit=_ASSOCIATIONS_PAGE
             )
         )
 

@@ -16,6 +16,7 @@ from typing import Any
 import urllib3.exceptions
 from hubspot.crm.associations.v4.exceptions import OpenApiException as AssociationsSdkError
 from hubspot.crm.contacts.exceptions import OpenApiException as ContactsSdkError
+from hubspot.crm.objects.calls.exceptions import OpenApiException as CallsSdkError
 from hubspot.crm.objects.notes.exceptions import OpenApiException as NotesSdkError
 
 from integrations.capabilities.errors import IntegrationError, NotFoundError, RateLimitedError, UpstreamError
@@ -27,6 +28,7 @@ PROVIDER = "hubspot"
 # What `translate` understands; anything else is a bug and goes up untouched.
 SDK_ERRORS: tuple[type[BaseException], ...] = (
     AssociationsSdkError,
+    CallsSdkError,
     ContactsSdkError,
     NotesSdkError,
     urllib3.exceptions.HTTPError,

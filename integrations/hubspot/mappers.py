@@ -11,22 +11,27 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from integrations.capabilities.models import Contact, ContactDraft, Note
+from integrations.capabilities.models import CallActivity, Contact, ContactDraft, LoggedCall, Note
 from integrations.hubspot import phones
 from integrations.hubspot.errors import PROVIDER
 
 __all__ = [
+    "CALL_PROPERTIES",
+    "CALL_TO_CONTACT",
     "CONTACT_PROPERTIES",
     "NOTE_PROPERTIES",
     "NOTE_TO_CONTACT",
+    "batch_read_request",
     "blank_fields",
+    "call_request",
     "create_request",
+    "is_call",
     "note_request",
     "note_written_at",
-    "notes_read_request",
     "search_request",
     "split_name",
     "to_contact",
+    "to_logged_call",
     "to_note",
     "update_request",
 ]
@@ -37,6 +42,17 @@ CONTACT_PROPERTIES = ["email", "phone", "mobilephone", "firstname", "lastname"]
 NOTE_PROPERTIES = ["hs_note_body", "hs_timestamp"]
 # HubSpot-defined association type "note to contact" (associations v4).
 NOTE_TO_CONTACT = 202
+# What the connector reads from a call: enough to recognise it, and to show it in `raw`.
+CALL_PROPERTIES = [
+    "hs_timestamp",
+    "hs_call_title",
+    "hs_call_body",
+    "hs_call_duration",
+    "hs_call_direction",
+    "hs_call_status",
+]
+# HubSpot-defined association type "call to contact" (associations v4).
+CALL_TO_CONTACT = 194
 
 
 def _properties(obj: Mapping[str, Any]) -> dict[str, str]:
@@ -180,27 +196,77 @@ def blank_fields(
     return fill
 
 
+def _timestamp(when: datetime) -> str:
+    """An `hs_timestamp` value: UTC, to the millisecond, "Z"."""
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _with_contact(contact_id: str, association_type_id: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "to": {"id": contact_id},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": association_type_id}],
+        }
+    ]
+
+
 def note_request(contact_id: str, body: str, when: datetime) -> dict[str, Any]:
     """POST /crm/v3/objects/notes body: the note, timestamped, associated with the contact."""
-    timestamp = when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return {
-        "properties": {"hs_timestamp": timestamp, "hs_note_body": body},
-        "associations": [
-            {
-                "to": {"id": contact_id},
-                "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": NOTE_TO_CONTACT}],
-            }
-        ],
+        "properties": {"hs_timestamp": _timestamp(when), "hs_note_body": body},
+        "associations": _with_contact(contact_id, NOTE_TO_CONTACT),
     }
 
 
-def notes_read_request(note_ids: list[str]) -> dict[str, Any]:
-    """POST /crm/v3/objects/notes/batch/read body for at most 100 ids.
+def batch_read_request(properties: list[str], record_ids: list[str]) -> dict[str, Any]:
+    """POST /crm/v3/objects/{notes,calls}/batch/read body for at most 100 ids.
 
     The spec marks `propertiesWithHistory` as required; an empty list asks for no history.
     """
     return {
-        "properties": NOTE_PROPERTIES,
+        "properties": properties,
         "propertiesWithHistory": [],
-        "inputs": [{"id": note_id} for note_id in note_ids],
+        "inputs": [{"id": record_id} for record_id in record_ids],
     }
+
+
+def call_request(contact_id: str, call: CallActivity) -> dict[str, Any]:
+    """POST /crm/v3/objects/calls body: a completed call on the contact's timeline at its start time.
+
+    `hs_call_duration` is in milliseconds. Directions are the HubSpot user's: the caller's phone
+    is the "from" number of an inbound call and the "to" number of an outbound one; without a
+    direction there is no telling which, so the number is left off.
+    """
+    properties = {
+        "hs_timestamp": _timestamp(call.started_at),
+        "hs_call_title": call.title,
+        "hs_call_body": call.body,
+        "hs_call_status": "COMPLETED",
+    }
+    if call.duration_seconds is not None:
+        properties["hs_call_duration"] = str(round(call.duration_seconds * 1000))
+    if call.direction is not None:
+        properties["hs_call_direction"] = call.direction.upper()
+    if call.caller_phone and call.direction == "inbound":
+        properties["hs_call_from_number"] = call.caller_phone
+    elif call.caller_phone and call.direction == "outbound":
+        properties["hs_call_to_number"] = call.caller_phone
+    if call.recording_url:
+        properties["hs_call_recording_url"] = call.recording_url
+    return {"properties": properties, "associations": _with_contact(contact_id, CALL_TO_CONTACT)}
+
+
+def is_call(obj: Mapping[str, Any], call: CallActivity) -> bool:
+    """Whether a HubSpot call is this call: the same title, starting at the same millisecond."""
+    props = _properties(obj)
+    started = _datetime(props.get("hs_timestamp"))
+    return (
+        props.get("hs_call_title", "") == call.title
+        and started is not None
+        and _timestamp(started) == _timestamp(call.started_at)
+    )
+
+
+def to_logged_call(obj: Mapping[str, Any], contact_id: str, *, created: bool) -> LoggedCall:
+    """A HubSpot call as a `LoggedCall` on `contact_id`; `created` False when it was found, not written."""
+    return LoggedCall(id=str(obj["id"]), contact_id=contact_id, provider=PROVIDER, created=created, raw=dict(obj))

@@ -1,4 +1,4 @@
-"""The HubSpot emulator: CRM v3 contacts and notes, v4 association listings and the OAuth token endpoint.
+"""The HubSpot emulator: CRM v3 contacts, notes and calls, v4 association listings and the OAuth token endpoint.
 
 Mounted under `/sandbox/hubspot`, so `{base_url}/crm/v3/objects/contacts` is served exactly where
 the SDK sends it once `host` points at the sandbox. Auth is checked per request (Bearer tokens it
@@ -17,20 +17,18 @@ from starlette.routing import Route
 
 from integrations.common.sandbox import Sandbox
 from integrations.hubspot import sandbox_reads
+from integrations.hubspot.sandbox_engagements import ENGAGEMENT_DEFAULT, ENGAGEMENT_TYPES, EngagementType
+from integrations.hubspot.sandbox_records import HubSpotError, Record, correlation_id
 from integrations.hubspot.sandbox_state import (
     CONTACT_ALWAYS,
     CONTACT_DEFAULT,
-    NOTE_DEFAULT,
     PORTAL_ID,
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_PRIVATE_APP_TOKEN,
     SANDBOX_REFRESH_TOKEN,
-    HubSpotError,
     HubSpotState,
-    Record,
     TokenError,
-    correlation_id,
 )
 
 __all__ = [
@@ -171,22 +169,35 @@ class _Routes:
         )
         return JSONResponse(record.public(record.properties))
 
-    async def create_note(self, request: Request) -> Response:
-        record = self.state.create_note(await _json_body(request))
-        return JSONResponse(record.public(record.properties), status_code=201)
+    def engagement_routes(self, kind: EngagementType) -> list[Route]:
+        """Create, batch read and get for one engagement type, at `/crm/v3/objects/{kind.name}`."""
+        # https://developers.hubspot.com/docs/guides/api/crm/engagements/notes (calls: …/engagements/calls)
+        # The store is looked up per request: `reset` replaces it.
 
-    async def get_note(self, request: Request) -> Response:
-        record = self.state.note(request.path_params["note_id"])
-        body = record.public(_properties_param(request) or NOTE_DEFAULT)
-        wanted = {name for value in request.query_params.getlist("associations") for name in value.split(",")}
-        if "contacts" in wanted:
-            body["associations"] = {"contacts": {"results": _contact_links(record)}}
-        return JSONResponse(body)
+        async def create(request: Request) -> Response:
+            record = self.state.engagements(kind.name).create(await _json_body(request))
+            return JSONResponse(record.public(record.properties), status_code=201)
 
-    async def read_notes(self, request: Request) -> Response:
-        archived = _bool_param(request, "archived")
-        status, body = sandbox_reads.read_notes(self.state, await _json_body(request), archived=archived)
-        return JSONResponse(body, status_code=status)
+        async def read(request: Request) -> Response:
+            archived = _bool_param(request, "archived")
+            store = self.state.engagements(kind.name)
+            status, body = sandbox_reads.read_batch(store, await _json_body(request), archived=archived)
+            return JSONResponse(body, status_code=status)
+
+        async def get(request: Request) -> Response:
+            record = self.state.engagements(kind.name).get(request.path_params["record_id"])
+            body = record.public(_properties_param(request) or ENGAGEMENT_DEFAULT)
+            wanted = {name for value in request.query_params.getlist("associations") for name in value.split(",")}
+            if "contacts" in wanted:
+                body["associations"] = {"contacts": {"results": _contact_links(record, kind)}}
+            return JSONResponse(body)
+
+        base = f"/crm/v3/objects/{kind.name}"
+        return [
+            Route(base, self.authenticated(create), methods=["POST"]),
+            Route(f"{base}/batch/read", self.authenticated(read), methods=["POST"]),
+            Route(f"{base}/{{record_id}}", self.authenticated(get), methods=["GET"]),
+        ]
 
     async def list_associations(self, request: Request) -> Response:
         params = request.path_params
@@ -207,8 +218,8 @@ class _Routes:
         return JSONResponse(body)
 
 
-def _contact_links(note: Record) -> list[dict[str, str]]:
-    return [{"id": str(a["to"]["id"]), "type": "note_to_contact"} for a in note.associations]
+def _contact_links(record: Record, kind: EngagementType) -> list[dict[str, str]]:
+    return [{"id": str(a["to"]["id"]), "type": kind.contact_link} for a in record.associations]
 
 
 def build_sandbox() -> Sandbox:
@@ -226,9 +237,7 @@ def build_sandbox() -> Sandbox:
             Route("/crm/v3/objects/contacts", auth(routes.create_contact), methods=["POST"]),
             Route("/crm/v3/objects/contacts/{contact_id}", auth(routes.get_contact), methods=["GET"]),
             Route("/crm/v3/objects/contacts/{contact_id}", auth(routes.update_contact), methods=["PATCH"]),
-            Route("/crm/v3/objects/notes", auth(routes.create_note), methods=["POST"]),
-            Route("/crm/v3/objects/notes/batch/read", auth(routes.read_notes), methods=["POST"]),
-            Route("/crm/v3/objects/notes/{note_id}", auth(routes.get_note), methods=["GET"]),
+            *(route for kind in ENGAGEMENT_TYPES for route in routes.engagement_routes(kind)),
             Route(
                 "/crm/v4/objects/{object_type}/{object_id}/associations/{to_object_type}",
                 auth(routes.list_associations),

@@ -1,4 +1,4 @@
-"""The emulator's reads of many records at once: associations v4 listings and the notes batch read.
+"""The emulator's reads of many records at once: associations v4 listings and engagement batch reads.
 
 Answers are shaped as HubSpot's specs shape them (`CollectionResponseMultiAssociatedObjectWithLabel
 ForwardPaging`, `BatchResponseSimplePublicObject` and its `…WithErrors` twin); the routes in
@@ -11,26 +11,24 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from integrations.hubspot.sandbox_state import NOTE_DEFAULT, NOTE_TO_CONTACT, HubSpotError, HubSpotState, Record, iso
+from integrations.hubspot.sandbox_engagements import ENGAGEMENT_DEFAULT, ENGAGEMENT_TYPES, Engagements
+from integrations.hubspot.sandbox_records import HubSpotError, Record, iso
+from integrations.hubspot.sandbox_state import HubSpotState
 
-__all__ = ["ASSOCIATIONS_MAX", "BATCH_READ_MAX", "CONTACT_TO_NOTE", "association_page", "read_notes"]
+__all__ = ["ASSOCIATIONS_MAX", "BATCH_READ_MAX", "association_page", "read_batch"]
 
 # Associations v4 pages: HubSpot's default and maximum are both 500.
 ASSOCIATIONS_MAX = 500
 # Inputs per batch read.
 BATCH_READ_MAX = 100
-# HubSpot-defined "contact to note": note → contact (202) seen from the contact.
-CONTACT_TO_NOTE = 201
 # Object types as HubSpot accepts them in paths: plural name, singular name, object type id.
 _OBJECT_TYPES = {
     "contacts": "contacts",
     "contact": "contacts",
     "0-1": "contacts",
-    "notes": "notes",
-    "note": "notes",
-    "0-46": "notes",
+    **{alias: kind.name for kind in ENGAGEMENT_TYPES for alias in (kind.name, kind.label.lower(), kind.object_type_id)},
 }
-_NOT_FOUND = "Could not get some NOTE objects, they may be deleted or not exist. Check that ids are valid."
+_KINDS = {kind.name: kind for kind in ENGAGEMENT_TYPES}
 
 
 def _object_type(name: str) -> str:
@@ -46,17 +44,20 @@ def association_page(
     """GET /crm/v4/objects/{from_type}/{from_id}/associations/{to_type}: one page, and the next cursor.
 
     The cursor is the id of the next page's first record. The emulator records associations on
-    notes only (note → contact, made on create), so it lists them from either end; an unknown
-    record has no associations (an empty page, not a 404: unverified against HubSpot).
+    engagements only (engagement → contact, made on create), so it lists them from either end
+    with the type id of that direction; an unknown record has no associations (an empty page,
+    not a 404: unverified against HubSpot).
     """
     source, target = _object_type(from_type), _object_type(to_type)
     if after is not None and not after.isdigit():
         raise HubSpotError(400, "VALIDATION_ERROR", f"Invalid paging cursor: {after}")
     linked: list[tuple[str, int]] = []
-    if (source, target) == ("contacts", "notes"):
-        linked = [(note.id, CONTACT_TO_NOTE) for note in state.notes_of(from_id)]
-    elif (source, target) == ("notes", "contacts"):
-        linked = [(contact_id, NOTE_TO_CONTACT) for contact_id in state.contacts_of(from_id)]
+    if source == "contacts" and target in _KINDS:
+        kind = _KINDS[target]
+        linked = [(record.id, kind.from_contact) for record in state.engagements(target).of_contact(from_id)]
+    elif source in _KINDS and target == "contacts":
+        kind = _KINDS[source]
+        linked = [(contact_id, kind.to_contact) for contact_id in state.engagements(source).contacts_of(from_id)]
     start = int(after or 0)
     remaining = [(record_id, type_id) for record_id, type_id in linked if int(record_id) >= start]
     page = [
@@ -91,9 +92,9 @@ def _input_ids(body: Mapping[str, Any]) -> list[str]:
 
 
 def _batch_result(record: Record, names: list[str], history: list[str]) -> dict[str, Any]:
-    obj = record.public([*names, *NOTE_DEFAULT])
+    obj = record.public([*names, *ENGAGEMENT_DEFAULT])
     if history:
-        # The emulator never changes a note after creating it: the current value is the whole history.
+        # The emulator never changes an engagement after creating it: the current value is the whole history.
         stamp = iso(record.updated_at)
         obj["propertiesWithHistory"] = {
             name: [{"value": record.properties[name], "timestamp": stamp, "sourceType": "API"}]
@@ -103,34 +104,38 @@ def _batch_result(record: Record, names: list[str], history: list[str]) -> dict[
     return obj
 
 
-def read_notes(state: HubSpotState, body: Any, *, archived: bool) -> tuple[int, dict[str, Any]]:
-    """POST /crm/v3/objects/notes/batch/read: 200 when every id is found, else 207 naming the missing ones.
+def read_batch(store: Engagements, body: Any, *, archived: bool) -> tuple[int, dict[str, Any]]:
+    """POST /crm/v3/objects/{type}/batch/read: 200 when every id is found, else 207 naming the missing ones.
 
     Results keep the order of `inputs`; properties are the requested ones plus those HubSpot
-    always returns. The emulator archives nothing, so `archived=true` finds no note.
+    always returns. The emulator archives nothing, so `archived=true` finds no record.
     """
     started = datetime.now(UTC)
     if not isinstance(body, dict):
         raise HubSpotError(400, "VALIDATION_ERROR", "Invalid input JSON: expected an object")
-    note_ids = _input_ids(body)
+    record_ids = _input_ids(body)
     id_property = body.get("idProperty")
     if id_property not in (None, "hs_object_id"):
-        raise HubSpotError(400, "VALIDATION_ERROR", f"{id_property} is not a unique value property of notes")
+        message = f"{id_property} is not a unique value property of {store.kind.name}"
+        raise HubSpotError(400, "VALIDATION_ERROR", message)
     names, history = _names(body, "properties"), _names(body, "propertiesWithHistory")
-    found = {} if archived else state.notes_by_id(note_ids)
+    found = {} if archived else store.by_id(record_ids)
     answer: dict[str, Any] = {
         "status": "COMPLETE",
-        "results": [_batch_result(found[note_id], names, history) for note_id in note_ids if note_id in found],
+        "results": [_batch_result(found[record_id], names, history) for record_id in record_ids if record_id in found],
         "startedAt": iso(started),
         "completedAt": iso(datetime.now(UTC)),
     }
-    missing = [note_id for note_id in note_ids if note_id not in found]
+    missing = [record_id for record_id in record_ids if record_id not in found]
     if not missing:
         return 200, answer
     error = {
         "status": "error",
         "category": "OBJECT_NOT_FOUND",
-        "message": _NOT_FOUND,
+        "message": (
+            f"Could not get some {store.kind.label} objects, they may be deleted or not exist. "
+            "Check that ids are valid."
+        ),
         "context": {"ids": missing},
         # Required by the spec's StandardError, and by the SDK's model of it.
         "errors": [],

@@ -1,8 +1,9 @@
-"""The emulator's in-memory HubSpot portal: contacts, notes and their associations, OAuth tokens.
+"""The emulator's in-memory HubSpot portal: contacts, its engagements (notes, calls), OAuth tokens.
 
 Everything the routes answer comes from here, shaped as HubSpot shapes it: `SimplePublicObject`s
 whose properties are all strings, computed properties HubSpot maintains itself (`hs_object_id`,
 `createdate`, `hs_searchable_calculated_phone_number`, …), and errors in HubSpot's body format.
+Engagements are kept by `sandbox_engagements`, one store per type, sharing this portal's ids.
 """
 
 from __future__ import annotations
@@ -12,14 +13,22 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
 
 from integrations.hubspot import sandbox_search
+from integrations.hubspot.sandbox_engagements import CALLS, NOTES, Engagements
+from integrations.hubspot.sandbox_records import (
+    HubSpotError,
+    Record,
+    correlation_id,
+    iso,
+    property_problems,
+    refuse,
+)
 
 __all__ = [
     "SANDBOX_CLIENT_ID",
@@ -30,6 +39,8 @@ __all__ = [
     "HubSpotState",
     "Record",
     "TokenError",
+    "correlation_id",
+    "iso",
 ]
 
 SANDBOX_CLIENT_ID = "5c1f0e8a-3b2d-4f6e-9a7c-5a4db0c0ffee"
@@ -56,37 +67,6 @@ CONTACT_COMPUTED = frozenset(
 CONTACT_DEFAULT = ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname")
 # Search results always carry these besides the requested ones.
 CONTACT_ALWAYS = ("createdate", "hs_object_id", "lastmodifieddate")
-NOTE_WRITABLE = frozenset({"hs_timestamp", "hs_note_body", "hubspot_owner_id", "hs_attachment_ids"})
-NOTE_COMPUTED = frozenset({"hs_object_id", "hs_createdate", "hs_lastmodifieddate"})
-NOTE_DEFAULT = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
-# HubSpot-defined association types the emulator knows: note → contact.
-NOTE_TO_CONTACT = 202
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def iso(moment: datetime) -> str:
-    """HubSpot's timestamp format: UTC, milliseconds, "Z"."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def correlation_id() -> str:
-    return str(uuid.uuid4())
-
-
-class HubSpotError(Exception):
-    """An error answer in HubSpot's CRM format: `{status, message, correlationId, category, …}`."""
-
-    def __init__(self, status: int, category: str, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body: dict[str, Any] = {
-            "status": "error",
-            "message": message,
-            "correlationId": correlation_id(),
-            "category": category,
-            **extra,
-        }
 
 
 class TokenError(Exception):
@@ -95,34 +75,6 @@ class TokenError(Exception):
     def __init__(self, status: str, message: str) -> None:
         super().__init__(message)
         self.body = {"status": status, "message": message, "correlationId": correlation_id()}
-
-
-@dataclass
-class Record:
-    """One CRM object as HubSpot keeps it."""
-
-    id: str
-    properties: dict[str, str]
-    created_at: datetime
-    updated_at: datetime
-    # HubSpot's search index lags writes by a few seconds; seeds can start out of it.
-    searchable: bool = True
-    associations: list[dict[str, Any]] = field(default_factory=list)
-
-    def public(self, names: Iterable[str]) -> dict[str, Any]:
-        """The `SimplePublicObject` JSON with the named properties that have a value.
-
-        HubSpot answers requested-but-unset properties as null; the spec types property values
-        as strings, so the emulator leaves them out (the connector reads both the same way).
-        """
-        wanted = dict.fromkeys(names)
-        return {
-            "id": self.id,
-            "properties": {name: self.properties[name] for name in wanted if self.properties.get(name)},
-            "createdAt": iso(self.created_at),
-            "updatedAt": iso(self.updated_at),
-            "archived": False,
-        }
 
 
 def _national(stored: str | None) -> str | None:
@@ -137,42 +89,6 @@ def _national(stored: str | None) -> str | None:
     return str(phonenumbers.national_significant_number(parsed))
 
 
-def _property_problems(
-    properties: Any, writable: frozenset[str], computed: frozenset[str]
-) -> tuple[dict[str, str], list[dict[str, Any]]]:
-    """Clean string properties, and HubSpot's per-property validation errors."""
-    if not isinstance(properties, dict):
-        raise HubSpotError(400, "VALIDATION_ERROR", "Invalid input JSON: properties must be an object")
-    clean: dict[str, str] = {}
-    problems: list[dict[str, Any]] = []
-    for name, value in properties.items():
-        if name in computed:
-            problems.append({"name": name, "error": "READ_ONLY_VALUE", "message": f'Property "{name}" is read-only'})
-        elif name not in writable:
-            problems.append(
-                {"name": name, "error": "PROPERTY_DOESNT_EXIST", "message": f'Property "{name}" does not exist'}
-            )
-        elif not isinstance(value, str | int | float | bool) and value is not None:
-            problems.append({"name": name, "error": "INVALID_OPTION", "message": f'Property "{name}" must be a string'})
-        elif name == "email" and value and not _EMAIL.match(str(value)):
-            problems.append({"name": name, "error": "INVALID_EMAIL", "message": f"Email address {value} is invalid"})
-        else:
-            clean[name] = "" if value is None else str(value)
-    return clean, problems
-
-
-def _refuse(problems: list[dict[str, Any]]) -> HubSpotError:
-    details = ", ".join(f'{{"isValid":false,"message":"{p["message"]}","error":"{p["error"]}"}}' for p in problems)
-    return HubSpotError(
-        400,
-        "VALIDATION_ERROR",
-        f"Property values were not valid: [{details}]",
-        errors=[
-            {"message": p["message"], "code": p["error"], "context": {"propertyName": [p["name"]]}} for p in problems
-        ],
-    )
-
-
 class HubSpotState:
     """One emulated HubSpot portal. Safe to seed from a test thread while the server runs."""
 
@@ -185,9 +101,10 @@ class HubSpotState:
     def reset(self) -> None:
         with self._lock:
             self.contacts: dict[str, Record] = {}
-            self.notes: dict[str, Record] = {}
-            # HubSpot record ids are numeric strings.
+            # HubSpot record ids are numeric strings, unique across object types.
             self._ids = itertools.count(1001)
+            self.notes = Engagements(NOTES, self._lock, self._next_id, self._has_contact)
+            self.calls = Engagements(CALLS, self._lock, self._next_id, self._has_contact)
             self.access_tokens: dict[str, float] = {}
             self.refresh_tokens: set[str] = {SANDBOX_REFRESH_TOKEN}
 
@@ -195,11 +112,19 @@ class HubSpotState:
         with self._lock:
             return {
                 "contacts": [record.public(sorted(record.properties)) for record in self.contacts.values()],
-                "notes": [
-                    {**record.public(sorted(record.properties)), "associations": record.associations}
-                    for record in self.notes.values()
-                ],
+                "notes": self.notes.dump(),
+                "calls": self.calls.dump(),
             }
+
+    def engagements(self, name: str) -> Engagements:
+        """The store of one engagement type by its plural name ("notes", "calls"); raises `KeyError`."""
+        return {"notes": self.notes, "calls": self.calls}[name]
+
+    def _next_id(self) -> str:
+        return str(next(self._ids))
+
+    def _has_contact(self, contact_id: str) -> bool:
+        return contact_id in self.contacts
 
     def expire_access_tokens(self) -> None:
         with self._lock:
@@ -262,7 +187,7 @@ class HubSpotState:
 
     def _store_contact(self, properties: dict[str, str], *, searchable: bool = True) -> Record:
         now = datetime.now(UTC)
-        record = Record(str(next(self._ids)), {}, now, now, searchable=searchable)
+        record = Record(self._next_id(), {}, now, now, searchable=searchable)
         self._write_contact(record, properties, now)
         self.contacts[record.id] = record
         return record
@@ -300,9 +225,9 @@ class HubSpotState:
         """POST /crm/v3/objects/contacts: 409 CONFLICT for an email another contact holds."""
         if not isinstance(body, dict):
             raise HubSpotError(400, "VALIDATION_ERROR", "Invalid input JSON: expected an object")
-        properties, problems = _property_problems(body.get("properties"), CONTACT_WRITABLE, CONTACT_COMPUTED)
+        properties, problems = property_problems(body.get("properties"), CONTACT_WRITABLE, CONTACT_COMPUTED)
         if problems:
-            raise _refuse(problems)
+            raise refuse(problems)
         with self._lock:
             holder = self._holder_of(properties.get("email"))
             if holder is not None:
@@ -321,9 +246,9 @@ class HubSpotState:
         record = self.contact(contact_id, id_property=id_property)
         if not isinstance(body, dict):
             raise HubSpotError(400, "VALIDATION_ERROR", "Invalid input JSON: expected an object")
-        properties, problems = _property_problems(body.get("properties"), CONTACT_WRITABLE, CONTACT_COMPUTED)
+        properties, problems = property_problems(body.get("properties"), CONTACT_WRITABLE, CONTACT_COMPUTED)
         if problems:
-            raise _refuse(problems)
+            raise refuse(problems)
         with self._lock:
             holder = self._holder_of(properties.get("email"), other_than=record.id)
             if holder is not None:
@@ -360,80 +285,3 @@ class HubSpotState:
         page = found[start : start + limit]
         next_after = str(start + limit) if start + limit < len(found) else None
         return page, len(found), next_after
-
-    # -- notes ------------------------------------------------------------------------------------
-
-    def create_note(self, body: Any) -> Record:
-        """POST /crm/v3/objects/notes with associations to contacts (type 202)."""
-        if not isinstance(body, dict):
-            raise HubSpotError(400, "VALIDATION_ERROR", "Invalid input JSON: expected an object")
-        properties, problems = _property_problems(body.get("properties"), NOTE_WRITABLE, NOTE_COMPUTED)
-        if not properties.get("hs_timestamp") and not problems:
-            problems.append({"name": "hs_timestamp", "error": "REQUIRED", "message": "hs_timestamp is required"})
-        if problems:
-            raise _refuse(problems)
-        associations = body.get("associations") or []
-        with self._lock:
-            for association in associations:
-                self._check_association(association)
-            now = datetime.now(UTC)
-            record = Record(str(next(self._ids)), {}, now, now, associations=list(associations))
-            record.properties = {k: v for k, v in properties.items() if v}
-            record.properties["hs_timestamp"] = _timestamp(record.properties["hs_timestamp"])
-            record.properties.update(hs_object_id=record.id, hs_createdate=iso(now), hs_lastmodifieddate=iso(now))
-            self.notes[record.id] = record
-        return record
-
-    def _check_association(self, association: Any) -> None:
-        target = association.get("to", {}).get("id") if isinstance(association, dict) else None
-        types = association.get("types") if isinstance(association, dict) else None
-        if not target or not isinstance(types, list) or not types:
-            raise HubSpotError(400, "VALIDATION_ERROR", "Each association needs to.id and types")
-        for spec in types:
-            if spec.get("associationTypeId") != NOTE_TO_CONTACT or spec.get("associationCategory") != "HUBSPOT_DEFINED":
-                raise HubSpotError(400, "VALIDATION_ERROR", f"Invalid association type {spec!r} for notes")
-        if str(target) not in self.contacts:
-            raise HubSpotError(
-                400, "VALIDATION_ERROR", f"One or more associations are invalid: contact {target} does not exist"
-            )
-
-    def note(self, note_id: str) -> Record:
-        with self._lock:
-            record = self.notes.get(note_id)
-        if record is None:
-            raise HubSpotError(404, "OBJECT_NOT_FOUND", "resource not found")
-        return record
-
-    def notes_by_id(self, note_ids: Iterable[str]) -> dict[str, Record]:
-        """The notes among `note_ids` that exist, by id."""
-        with self._lock:
-            return {note_id: self.notes[note_id] for note_id in note_ids if note_id in self.notes}
-
-    def notes_of(self, contact_id: str) -> list[Record]:
-        """The notes associated with the contact, by id: the note → contact links seen from the contact."""
-        with self._lock:
-            notes = sorted(self.notes.values(), key=lambda r: int(r.id))
-        return [note for note in notes if contact_id in _linked_contacts(note)]
-
-    def contacts_of(self, note_id: str) -> list[str]:
-        """Ids of the contacts a note is associated with, by id (none for an unknown note)."""
-        with self._lock:
-            note = self.notes.get(note_id)
-        return sorted(_linked_contacts(note), key=int) if note is not None else []
-
-
-def _linked_contacts(note: Record) -> set[str]:
-    return {str(association["to"]["id"]) for association in note.associations}
-
-
-def _timestamp(value: str) -> str:
-    """hs_timestamp as HubSpot stores it: ISO 8601 from an ISO string or epoch milliseconds."""
-    if value.isdigit():
-        return iso(datetime.fromtimestamp(int(value) / 1000, tz=UTC))
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise _refuse(
-            [{"name": "hs_timestamp", "error": "INVALID_DATE", "message": f"{value} is not a valid timestamp"}]
-        ) from None
-    return iso(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))

@@ -7,19 +7,20 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from hubspot.crm.contacts.exceptions import ApiException
 
-from integrations.capabilities.crm import CrmProvider
+from integrations.capabilities.crm import CallActivityLog, CrmProvider
 from integrations.capabilities.errors import (
     NotFoundError,
     ProviderNotConnectedError,
     RateLimitedError,
     UpstreamError,
 )
-from integrations.capabilities.models import ContactDraft
+from integrations.capabilities.models import CallActivity, ContactDraft
 from integrations.common.deadline import deadline_scope
 from integrations.common.sandbox import Fault, RecordedRequest, Sandbox
 from integrations.common.spec import Checkable, ConnectorEnv
@@ -39,7 +40,14 @@ PHONE = "+12125550142"
 CONTACTS_SPEC = "hubspot/crm-contacts-v3.json"
 NOTES_SPEC = "hubspot/crm-notes-v3.json"
 ASSOCIATIONS_SPEC = "hubspot/crm-associations-v4.json"
+CALLS_SPEC = "hubspot/crm-calls-v3.json"
 BATCH_READ = "/crm/v3/objects/notes/batch/read"
+CALLS = "/crm/v3/objects/calls"
+CALLS_BATCH_READ = "/crm/v3/objects/calls/batch/read"
+# A call's start, with microseconds HubSpot's milliseconds drop: 14:52:07.123 UTC.
+STARTED = datetime(2026, 3, 4, 9, 52, 7, 123456, tzinfo=ZoneInfo("America/New_York"))
+# HubSpot's own properties on every engagement.
+COMPUTED = {"hs_object_id", "hs_createdate", "hs_lastmodifieddate"}
 CALCULATED_PHONE = "hs_searchable_calculated_phone_number"
 
 
@@ -105,7 +113,30 @@ def contact_notes_path(contact_id: str) -> str:
 
 def seed_note(state: HubSpotState, contact_id: str, body: str, written_at: datetime) -> Record:
     """A note on the contact as the connector writes it, as if an earlier process had written it."""
-    return state.create_note(mappers.note_request(contact_id, body, written_at))
+    return state.notes.create(mappers.note_request(contact_id, body, written_at))
+
+
+def contact_calls_path(contact_id: str) -> str:
+    return f"/crm/v4/objects/contacts/{contact_id}/associations/calls"
+
+
+def a_call(**changes: Any) -> CallActivity:
+    """A finished inbound call, as the post-call sync describes it; `changes` replace its fields."""
+    fields: dict[str, Any] = {
+        "title": "Inbound call: booked a cleaning",
+        "body": "Booked a cleaning for Monday 9:00.",
+        "started_at": STARTED,
+        "duration_seconds": 184.5,
+        "direction": "inbound",
+        "caller_phone": PHONE,
+        "recording_url": "https://recordings.example.com/rec-1.mp3",
+    }
+    return CallActivity(**{**fields, **changes})
+
+
+def seed_call(state: HubSpotState, contact_id: str, call: CallActivity) -> Record:
+    """A call on the contact as the connector logs it, as if an earlier process had logged it."""
+    return state.calls.create(mappers.call_request(contact_id, call))
 
 
 def private_app(base_url: str) -> httpx.Client:
@@ -130,6 +161,7 @@ def test_the_spec_describes_an_oauth_crm_provider_with_sandbox_credentials(base_
 
 def test_the_connector_is_a_crm_provider_that_can_check_its_connection(crm: HubSpotConnector) -> None:
     assert isinstance(crm, CrmProvider)
+    assert isinstance(crm, CallActivityLog)
     assert isinstance(crm, Checkable)
     assert crm.name == "hubspot"
 
@@ -525,6 +557,167 @@ async def test_a_failed_lookup_raises_and_writes_no_note(
     assert len(state.dump()["notes"]) == 1
 
 
+# -- calls ------------------------------------------------------------------------------------------
+
+
+async def test_a_call_is_logged_on_the_contact_with_its_details_in_hubspots_units(
+    crm: HubSpotConnector, state: HubSpotState
+) -> None:
+    contact = state.add_contact({"firstname": "Ada", "phone": PHONE})
+
+    logged = await crm.log_call(contact.id, a_call())
+
+    assert (logged.contact_id, logged.provider, logged.created) == (contact.id, "hubspot", True)
+    [stored] = state.dump()["calls"]
+    assert stored["id"] == logged.id
+    assert {name: value for name, value in stored["properties"].items() if name not in COMPUTED} == {
+        "hs_timestamp": "2026-03-04T14:52:07.123Z",
+        "hs_call_title": "Inbound call: booked a cleaning",
+        "hs_call_body": "Booked a cleaning for Monday 9:00.",
+        "hs_call_duration": "184500",
+        "hs_call_direction": "INBOUND",
+        "hs_call_status": "COMPLETED",
+        "hs_call_from_number": PHONE,
+        "hs_call_recording_url": "https://recordings.example.com/rec-1.mp3",
+    }
+    assert stored["associations"] == [
+        {"to": {"id": contact.id}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 194}]}
+    ]
+    assert logged.raw["properties"]["hs_call_title"] == "Inbound call: booked a cleaning"
+
+
+@pytest.mark.parametrize(
+    ("direction", "numbers"),
+    [
+        ("inbound", {"hs_call_from_number": PHONE}),
+        ("outbound", {"hs_call_to_number": PHONE}),
+        (None, {}),
+    ],
+)
+async def test_the_callers_phone_is_the_from_number_of_an_inbound_call_and_the_to_number_of_an_outbound_one(
+    crm: HubSpotConnector, state: HubSpotState, direction: str | None, numbers: dict[str, str]
+) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+
+    await crm.log_call(contact.id, a_call(direction=direction))
+
+    [stored] = state.dump()["calls"]
+    assert {k: v for k, v in stored["properties"].items() if k.endswith("_number")} == numbers
+    assert stored["properties"].get("hs_call_direction") == (direction.upper() if direction else None)
+
+
+async def test_logging_the_same_call_again_returns_it_with_created_false_and_logs_no_second_call(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox, base_url: str, vault: MemoryVault
+) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+    first = await crm.log_call(contact.id, a_call())
+
+    # As a sync resumed in another process would: nothing in memory, only what HubSpot holds.
+    again = await connect(base_url, vault).log_call(contact.id, a_call())
+
+    assert (again.id, again.contact_id, again.created) == (first.id, contact.id, False)
+    assert [c["id"] for c in state.dump()["calls"]] == [first.id]
+    assert len(sent(sandbox, "POST", CALLS)) == 1
+    [read] = sent(sandbox, "POST", CALLS_BATCH_READ)
+    assert read.body["inputs"] == [{"id": first.id}]
+    assert {"hs_timestamp", "hs_call_title"} <= set(read.body["properties"])
+
+
+async def test_the_same_start_given_in_another_zone_or_beyond_the_millisecond_is_the_same_call(
+    crm: HubSpotConnector, state: HubSpotState
+) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+    first = await crm.log_call(contact.id, a_call())
+
+    again = await crm.log_call(contact.id, a_call(started_at=STARTED.astimezone(UTC).replace(microsecond=123999)))
+
+    assert (again.id, again.created) == (first.id, False)
+    assert len(state.dump()["calls"]) == 1
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"started_at": STARTED + timedelta(milliseconds=1)},
+        {"started_at": STARTED + timedelta(hours=2)},
+        {"title": "Inbound call: asked about prices"},
+    ],
+    ids=["a-millisecond-later", "hours-later", "another-title"],
+)
+async def test_a_different_call_on_the_same_contact_is_logged_separately(
+    crm: HubSpotConnector, state: HubSpotState, changes: dict[str, Any]
+) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+    first = await crm.log_call(contact.id, a_call())
+
+    second = await crm.log_call(contact.id, a_call(**changes))
+
+    assert second.id != first.id
+    assert (first.created, second.created) == (True, True)
+    assert sorted(c["id"] for c in state.dump()["calls"]) == sorted([first.id, second.id])
+
+
+async def test_the_same_call_on_another_contact_is_logged_there_too(crm: HubSpotConnector, state: HubSpotState) -> None:
+    ada, grace = state.add_contact({"firstname": "Ada"}), state.add_contact({"firstname": "Grace"})
+    on_ada = await crm.log_call(ada.id, a_call())
+
+    on_grace = await crm.log_call(grace.id, a_call())
+
+    assert on_grace.id != on_ada.id
+    assert on_grace.created is True
+    assert len(state.dump()["calls"]) == 2
+
+
+async def test_logging_a_call_for_an_unknown_contact_raises_not_found_and_logs_nothing(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        await crm.log_call("31337", a_call())
+
+    assert (caught.value.kind, caught.value.identifier) == ("contact", "31337")
+    assert state.dump()["calls"] == []
+    assert sent(sandbox, "POST", CALLS) == []
+
+
+async def test_logging_the_same_call_concurrently_logs_it_once(crm: HubSpotConnector, state: HubSpotState) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+
+    logged = await asyncio.gather(*(crm.log_call(contact.id, a_call()) for _ in range(3)))
+
+    assert len({call.id for call in logged}) == 1
+    assert sorted(call.created for call in logged) == [False, False, True]
+    assert len(state.dump()["calls"]) == 1
+
+
+async def test_a_failed_call_lookup_raises_and_logs_no_call(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+    seed_call(state, contact.id, a_call(title="An earlier call"))
+    sandbox.inject(Fault(kind="server_error", times=0, path=CALLS_BATCH_READ))
+
+    with deadline_scope(3), pytest.raises(UpstreamError) as caught:
+        await crm.log_call(contact.id, a_call())
+
+    assert caught.value.status == 503
+    assert len(sent(sandbox, "POST", CALLS_BATCH_READ)) >= 2  # a read is safe to retry
+    assert sent(sandbox, "POST", CALLS) == []
+    assert len(state.dump()["calls"]) == 1
+
+
+async def test_a_call_is_not_logged_again_after_a_server_error_on_its_create(
+    crm: HubSpotConnector, state: HubSpotState, sandbox: Sandbox
+) -> None:
+    contact = state.add_contact({"firstname": "Ada"})
+    sandbox.inject(Fault(kind="server_error", times=0, path=CALLS, method="POST"))
+
+    with pytest.raises(UpstreamError) as caught:
+        await crm.log_call(contact.id, a_call())
+
+    assert (caught.value.status, caught.value.retryable) == (503, False)
+    assert len(sent(sandbox, "POST", CALLS)) == 1
+
+
 # -- OAuth and private-app tokens ---------------------------------------------------------------------
 
 
@@ -747,8 +940,11 @@ async def test_every_request_of_a_whole_flow_is_accepted_by_hubspots_spec(
     await crm.get_contact(contact.id)
     await crm.add_note(contact.id, "Called about a refill")
     await crm.add_note(contact.id, "Called about a refill", earlier_attempt_at=NOW)
+    await crm.log_call(contact.id, a_call())
+    await crm.log_call(contact.id, a_call())
 
-    contacts, notes, associations = OpenApi(CONTACTS_SPEC), OpenApi(NOTES_SPEC), OpenApi(ASSOCIATIONS_SPEC)
+    contacts, notes, calls = OpenApi(CONTACTS_SPEC), OpenApi(NOTES_SPEC), OpenApi(CALLS_SPEC)
+    associations = OpenApi(ASSOCIATIONS_SPEC)
     problems: list[str] = []
     checked = 0
     for request in sandbox.provider_requests():
@@ -758,13 +954,15 @@ async def test_every_request_of_a_whole_flow_is_accepted_by_hubspots_spec(
             spec = associations
         elif request.path.startswith("/crm/v3/objects/notes"):
             spec = notes
+        elif request.path.startswith("/crm/v3/objects/calls"):
+            spec = calls
         else:
             spec = contacts
         problems += spec.check_request(request)
         checked += 1
 
     assert problems == []
-    assert checked >= 10
+    assert checked >= 15
     assert {r.path for r in sandbox.provider_requests()} >= {
         "/crm/v3/objects/contacts",
         "/crm/v3/objects/contacts/search",
@@ -772,6 +970,9 @@ async def test_every_request_of_a_whole_flow_is_accepted_by_hubspots_spec(
         "/crm/v3/objects/notes",
         contact_notes_path(contact.id),
         BATCH_READ,
+        CALLS,
+        contact_calls_path(contact.id),
+        CALLS_BATCH_READ,
     }
 
 
@@ -889,21 +1090,99 @@ def test_batch_read_answers_match_hubspots_schemas(base_url: str, state: HubSpot
     assert (error["category"], error["context"]) == ("OBJECT_NOT_FOUND", {"ids": ["999999"]})
 
 
+def test_call_answers_match_hubspots_schemas(base_url: str, state: HubSpotState) -> None:
+    spec = OpenApi(CALLS_SPEC)
+    contact = state.add_contact({"firstname": "Ada"})
+    association = {
+        "to": {"id": contact.id},
+        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 194}],
+    }
+    properties = {"hs_timestamp": "1772636400000", "hs_call_title": "Booked", "hs_call_duration": "60000"}
+    with private_app(base_url) as client:
+        created = client.post(CALLS, json={"properties": properties, "associations": [association]})
+        call_id = created.json()["id"]
+        fetched = client.get(f"{CALLS}/{call_id}", params={"associations": "contacts"})
+        read = {"properties": ["hs_call_title"], "propertiesWithHistory": [], "inputs": [{"id": call_id}]}
+        complete = client.post(CALLS_BATCH_READ, json=read)
+        partial = client.post(CALLS_BATCH_READ, json={**read, "inputs": [{"id": call_id}, {"id": "999999"}]})
+        wrong_type = client.post(
+            CALLS,
+            json={
+                "properties": properties,
+                "associations": [{**association, "types": [{**association["types"][0], "associationTypeId": 202}]}],
+            },
+        )
+
+    assert created.status_code == 201
+    assert spec.validate("SimplePublicObject", created.json()) == []
+    assert created.json()["properties"]["hs_timestamp"] == "2026-03-04T15:00:00.000Z"
+    assert spec.validate("SimplePublicObjectWithAssociations", fetched.json()) == []
+    assert fetched.json()["associations"]["contacts"]["results"] == [{"id": contact.id, "type": "call_to_contact"}]
+    assert complete.status_code == 200
+    assert spec.validate("BatchResponseSimplePublicObject", complete.json()) == []
+    assert complete.json()["results"][0]["properties"]["hs_call_title"] == "Booked"
+    assert partial.status_code == 207
+    assert spec.validate("BatchResponseSimplePublicObjectWithErrors", partial.json()) == []
+    [error] = partial.json()["errors"]
+    assert (error["category"], error["context"]) == ("OBJECT_NOT_FOUND", {"ids": ["999999"]})
+    # 202 is note → contact: HubSpot refuses it on a call.
+    assert wrong_type.status_code == 400
+    assert wrong_type.json()["category"] == "VALIDATION_ERROR"
+    assert len(state.dump()["calls"]) == 1
+
+
+def test_call_association_listings_match_hubspots_schema_and_page(base_url: str, state: HubSpotState) -> None:
+    spec = OpenApi(ASSOCIATIONS_SPEC)
+    contact = state.add_contact({"firstname": "Ada"})
+    calls = [seed_call(state, contact.id, a_call(title=f"call {i}")) for i in range(3)]
+    seed_note(state, contact.id, "not a call", NOW)
+    with private_app(base_url) as client:
+        first = client.get(contact_calls_path(contact.id), params={"limit": 2})
+        rest = client.get(
+            contact_calls_path(contact.id), params={"limit": 2, "after": first.json()["paging"]["next"]["after"]}
+        )
+        back = client.get(f"/crm/v4/objects/calls/{calls[0].id}/associations/contacts")
+
+    listing = "CollectionResponseMultiAssociatedObjectWithLabelForwardPaging"
+    for answer in (first, rest, back):
+        assert answer.status_code == 200
+        assert spec.validate(listing, answer.json()) == []
+    assert [r["toObjectId"] for r in first.json()["results"]] == [calls[0].id, calls[1].id]
+    assert first.json()["results"][0]["associationTypes"] == [{"category": "HUBSPOT_DEFINED", "typeId": 193}]
+    assert [r["toObjectId"] for r in rest.json()["results"]] == [calls[2].id]
+    assert back.json()["results"] == [
+        {"toObjectId": contact.id, "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 194}]}
+    ]
+
+
 def test_the_sdk_reads_a_partial_batch_read_answer(base_url: str, state: HubSpotState) -> None:
     # The SDK builds models from a 207 too; the spec's required error fields must all be there.
     contact = state.add_contact({"firstname": "Ada"})
     note = seed_note(state, contact.id, "hello", NOW)
 
-    answer = HubSpotClient(base_url).read_notes(
-        SANDBOX_PRIVATE_APP_TOKEN, 5.0, mappers.notes_read_request([note.id, "999999"])
+    answer = HubSpotClient(base_url).read_engagements(
+        SANDBOX_PRIVATE_APP_TOKEN,
+        5.0,
+        "notes",
+        mappers.batch_read_request(mappers.NOTE_PROPERTIES, [note.id, "999999"]),
     )
 
     assert [r["id"] for r in answer["results"]] == [note.id]
     assert answer["errors"][0]["context"] == {"ids": ["999999"]}
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", contact_notes_path("1001")), ("POST", BATCH_READ)])
-def test_the_note_lookup_routes_need_a_valid_token(base_url: str, method: str, path: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", contact_notes_path("1001")),
+        ("POST", BATCH_READ),
+        ("GET", contact_calls_path("1001")),
+        ("POST", CALLS_BATCH_READ),
+        ("POST", CALLS),
+        ("GET", f"{CALLS}/1001"),
+    ],
+)
+def test_the_engagement_routes_need_a_valid_token(base_url: str, method: str, path: str) -> None:
     answer = httpx.request(
         method, f"{base_url}{path}", json={"properties": [], "propertiesWithHistory": [], "inputs": []}
     )
@@ -925,6 +1204,13 @@ def test_the_note_lookup_routes_need_a_valid_token(base_url: str, method: str, p
         ("POST", "/crm/v3/objects/contacts", {"properties": {"createdate": "x"}, "associations": []}, 400, None),
         ("POST", "/crm/v3/objects/notes", {"properties": {"hs_note_body": "no time"}, "associations": []}, 400, None),
         ("GET", "/crm/v3/objects/notes/999", None, 404, "OBJECT_NOT_FOUND"),
+        ("POST", CALLS, {"properties": {"hs_call_title": "no time"}, "associations": []}, 400, None),
+        ("POST", CALLS, {"properties": {"hs_timestamp": "1", "hs_call_direction": "SIDEWAYS"}}, 400, None),
+        ("POST", CALLS, {"properties": {"hs_timestamp": "1", "hs_call_duration": "3 min"}}, 400, None),
+        ("POST", CALLS, {"properties": {"hs_timestamp": "1", "hs_note_body": "a note"}}, 400, None),
+        ("POST", CALLS_BATCH_READ, {"properties": [], "inputs": [{"id": str(i)} for i in range(101)]}, 400, None),
+        ("GET", f"{CALLS}/999", None, 404, "OBJECT_NOT_FOUND"),
+        ("GET", "/crm/v4/objects/contacts/1/associations/calls?after=not-a-cursor", None, 400, None),
     ],
 )
 def test_error_answers_are_in_hubspots_error_format(
