@@ -133,6 +133,7 @@ def emulator_counts(sandboxes: ServedSandboxes) -> dict[str, Any]:
     return {
         "contact_phones": sorted(c["properties"].get("phone") for c in hubspot["contacts"]),
         "notes": len(hubspot["notes"]),
+        "call_titles": sorted(c["properties"].get("hs_call_title") for c in hubspot["calls"]),
         "event_starts": sorted(e["start"]["dateTime"] for e in events if e.get("status") != "cancelled"),
         "sms_recipients": sorted(m["to"] for m in twilio["messages"]),
     }
@@ -143,6 +144,8 @@ def assert_each_once_in_emulators(sandboxes: ServedSandboxes, calls: list[dict[s
     phones = sorted(call["customer_phone"] for call in calls)
     assert len(counts["contact_phones"]) == len(calls)
     assert counts["notes"] == len(calls)
+    # Each call is also logged once as a HubSpot call engagement.
+    assert counts["call_titles"] == sorted(f"Call {call['call_id']} (generic)" for call in calls)
     assert len(counts["event_starts"]) == len(set(counts["event_starts"])) == len(calls)
     assert counts["sms_recipients"] == phones
 

@@ -8,24 +8,30 @@ action lands in the audit log. Jobs raise `JobFailedError`; the workflow decides
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import select
 
-from integrations.capabilities import CalendarProvider, NotFoundError
+from integrations.capabilities import CalendarProvider, CallActivity, CallActivityLog, NotFoundError
+from integrations.common.deadline import deadline_scope
 from tool_server.agents.models import Agent
 from tool_server.calls.models import CallRecord
 from tool_server.dispatch import CallInfo
+from tool_server.dispatch.translate import from_exception
 from tool_server.postcall.followups import FollowUps
 from tool_server.services import Services
 from tool_server.spoken import spoken_datetime
 from tool_server.store.tables import ToolCallRow
 
 __all__ = ["JOBS", "JobContext", "JobFailedError", "plan", "run_job"]
+
+T = TypeVar("T")
 
 JOBS = ("crm", "calendar", "confirmation_sms", "payment_link", "forward", "team_channel")
 
@@ -163,7 +169,39 @@ async def _crm(context: JobContext) -> dict[str, Any]:
     tools = await _tools_called(context)
     text = note_text(record, tools, context.agent.zone)
     note = await _tool(context, "add_note", {"contact_id": contact_id, "note": text})
-    return {"contact_id": contact_id, "contact_created": saved["created"], "note_id": note["note"]["note_id"]}
+    result = {"contact_id": contact_id, "contact_created": saved["created"], "note_id": note["note"]["note_id"]}
+    crm = context.services.providers.for_agent(context.agent).crm()
+    if isinstance(crm, CallActivityLog) and record.started_at is not None:
+        # The CRM has call activities (HubSpot): log the call on the contact's timeline too.
+        activity = CallActivity(
+            title=f"Call {record.call_id} ({record.platform})",
+            body=text,
+            started_at=record.started_at,
+            duration_seconds=record.duration_seconds,
+            direction=record.direction,
+            caller_phone=record.caller_phone,
+            recording_url=record.recording_url,
+        )
+        logged = await _provider_write(context, "log_call", lambda: crm.log_call(contact_id, activity))
+        result["call_activity_id"] = logged.id
+    return result
+
+
+async def _provider_write(context: JobContext, action: str, write: Callable[[], Awaitable[T]]) -> T:
+    """A provider call made by the job itself (no tool covers it), under the write deadline."""
+    deadline = context.services.dispatcher.deadlines.write_seconds
+    try:
+        with deadline_scope(deadline):
+            async with asyncio.timeout(deadline):
+                return await write()
+    except Exception as error:
+        failure = from_exception(error, action).info()
+        retry_after = failure.details.get("retry_after")
+        raise JobFailedError(
+            f"{action}: {failure.code.value}: {failure.message}",
+            retryable=failure.retryable or isinstance(error, TimeoutError),
+            retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
+        ) from None
 
 
 def _requested_start(record: CallRecord) -> str | None:
