@@ -26,8 +26,9 @@ Engagement = Literal["notes", "calls"]
 
 # urllib3 retries would run outside the tool call's deadline; `Resilience` decides on retries.
 _NO_RETRIES = Retry(total=False)
-# Concurrent calls per host before urllib3 opens throwaway connections.
-_POOL_SIZE = 10
+# Concurrent calls per host before urllib3 opens throwaway connections: room for the
+# post-call workers' 16 CRM jobs at once (TOOL_SERVER_POSTCALL_CONCURRENCY) and live calls.
+_POOL_SIZE = 32
 
 
 @dataclass(frozen=True)
