@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from integrations.capabilities.errors import ProviderNotConnectedError, UpstreamError
 from integrations.capabilities.models import CallActivity, Contact, ContactDraft, LoggedCall, Note
+from integrations.common.keylocks import KeyLocks
 from integrations.common.resilience import Resilience
 from integrations.common.spec import ConnectorEnv
 from integrations.common.vault import CredentialVault
@@ -57,10 +57,10 @@ class HubSpotConnector:
         self._client = HubSpotClient(settings.base_url)
         self._tokens = token_manager(settings.base_url, vault, env.clock)
         self._resilience = Resilience(PROVIDER)
-        # Search-then-create is not atomic: serialize this connection's creates in this process.
-        self._create_lock = asyncio.Lock()
-        # Nor is look-then-log for calls.
-        self._call_lock = asyncio.Lock()
+        # Search-then-create is not atomic: creates for the same phone or email take turns in this
+        # process (others run at once), and so do look-then-log for the same call.
+        self._creating = KeyLocks()
+        self._logging = KeyLocks()
 
     async def find_contacts(self, *, phone: str | None = None, email: str | None = None) -> list[Contact]:
         """Contacts holding the phone (in any stored format) or the email; phone matches first."""
@@ -83,7 +83,7 @@ class HubSpotConnector:
         for a few seconds after a create, its index lagging) leads to the existing contact.
         """
         region = phones.region_of(draft.phone)
-        async with self._create_lock:
+        async with self._creating.hold_all([f"phone:{draft.phone}" if draft.phone else None, _email_key(draft.email)]):
             if draft.phone or draft.email:
                 found = await self._search(draft.phone, draft.email)
                 if found:
@@ -150,7 +150,7 @@ class HubSpotConnector:
         """
         await self._get(contact_id)
         request = mappers.call_request(contact_id, call)
-        async with self._call_lock:
+        async with self._logging.hold(f"{contact_id}|{call.started_at.timestamp():.3f}|{call.title}"):
             logged = await self._find_on_contact(
                 contact_id, "calls", mappers.CALL_PROPERTIES, lambda obj: mappers.is_call(obj, call)
             )
@@ -339,3 +339,8 @@ def _once_sent(request: Callable[[str], T]) -> Callable[[str], T]:
             raise UpstreamError(PROVIDER, detail, status=error.status) from None
 
     return attempt
+
+
+def _email_key(email: str | None) -> str | None:
+    # HubSpot treats emails case-insensitively.
+    return f"email:{email.lower()}" if email else None

@@ -23,11 +23,12 @@ from integrations.capabilities.errors import (
     UpstreamError,
 )
 from integrations.capabilities.models import Message
+from integrations.common.keylocks import KeyLocks
 from integrations.common.resilience import Resilience
 from integrations.common.spec import ConnectorEnv
 from integrations.common.vault import CredentialVault
 from integrations.twilio.errors import PROVIDER, MaybeSentError, translate
-from integrations.twilio.ledger import Attempt, KeyLocks, SentLedger, is_same_send
+from integrations.twilio.ledger import Attempt, SentLedger, is_same_send
 from integrations.twilio.mappers import create_params, sender_of, to_message
 from integrations.twilio.settings import TwilioSettings
 from integrations.twilio.transport import RedirectingHttpClient

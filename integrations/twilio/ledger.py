@@ -10,10 +10,8 @@ The memory is per process and bounded; see the connector for the guarantee this 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 from integrations.capabilities.models import Message
 from integrations.twilio.mappers import parse_rfc2822
 
-__all__ = ["CLOCK_SKEW", "Attempt", "KeyLocks", "SentLedger", "is_same_send"]
+__all__ = ["CLOCK_SKEW", "Attempt", "SentLedger", "is_same_send"]
 
 # Twilio stamps date_created with its own clock, to the second; allow for skew against ours.
 CLOCK_SKEW = timedelta(minutes=2)
@@ -84,34 +82,6 @@ class SentLedger:
         self._entries.move_to_end(key)
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
-
-
-class KeyLocks:
-    """One lock per idempotency key in use, so two sends with one key in this process run one at a time.
-
-    Dispatch already serializes a key across processes with a database claim; this keeps the
-    connector's own promise ("the same key never sends twice") when it is called directly.
-    """
-
-    def __init__(self) -> None:
-        self._held: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: str | None) -> AsyncIterator[None]:
-        if key is None:
-            yield
-            return
-        lock, users = self._held.get(key, (asyncio.Lock(), 0))
-        self._held[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._held[key]
-            if users == 1:
-                del self._held[key]
-            else:
-                self._held[key] = (lock, users - 1)
 
 
 def is_same_send(payload: Mapping[str, Any], attempt: Attempt, *, claimed: frozenset[str]) -> bool:

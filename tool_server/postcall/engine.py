@@ -65,6 +65,7 @@ class PostCallEngine:
         self._executor_id = executor_id or services.settings.postcall_executor_id
         self._runtime = Runtime(services)
         self._sweeper: asyncio.Task[None] | None = None
+        self._threads = max(64, services.settings.postcall_concurrency * 8)
 
     async def start(self) -> None:
         settings = self._services.settings
@@ -78,7 +79,7 @@ class PostCallEngine:
             "notification_listener_polling_interval_sec": 0.2,
             # DBOS makes its pool the loop's default executor, where the providers' synchronous
             # SDK calls wait on the network; its default size is only the CPU count + 4.
-            "max_executor_threads": max(64, settings.postcall_concurrency * 8),
+            "max_executor_threads": self._threads,
         }
         DBOS(config=config)
         if not self._listen:
@@ -100,7 +101,9 @@ class PostCallEngine:
         set_runtime(None)
         # DBOS made its thread pool this loop's default executor and has just shut it down;
         # give the loop a fresh one so to_thread keeps working after the engine stops.
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(thread_name_prefix="asyncio"))
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="asyncio")
+        )
 
     async def submit(self, record_id: str) -> None:
         record = await self._services.calls.by_id(record_id)

@@ -194,12 +194,14 @@ async def _provider_write(context: JobContext, action: str, write: Callable[[], 
         with deadline_scope(deadline):
             async with asyncio.timeout(deadline):
                 return await write()
+    except TimeoutError:
+        raise JobFailedError(f"{action}: did not finish within {deadline:g} s", retryable=True) from None
     except Exception as error:
         failure = from_exception(error, action).info()
         retry_after = failure.details.get("retry_after")
         raise JobFailedError(
             f"{action}: {failure.code.value}: {failure.message}",
-            retryable=failure.retryable or isinstance(error, TimeoutError),
+            retryable=failure.retryable,
             retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
         ) from None
 
