@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from requests.adapters import HTTPAdapter
 from twilio.http.http_client import TwilioHttpClient
 
 __all__ = ["TWILIO_API", "Answer", "RedirectingHttpClient", "rebase"]
@@ -60,6 +61,10 @@ def rebase(url: str, base_url: str) -> str:
     return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, parts.fragment))
 
 
+# Connections kept per host; urllib3 opens (and discards) extra ones beyond it.
+_POOL_SIZE = 32
+
+
 # The SDK ships no type information, so mypy sees its base class as Any.
 class RedirectingHttpClient(TwilioHttpClient):  # type: ignore[misc]
     """`TwilioHttpClient` that sends every request to `base_url` with a per-attempt timeout.
@@ -70,6 +75,11 @@ class RedirectingHttpClient(TwilioHttpClient):  # type: ignore[misc]
 
     def __init__(self, base_url: str, timeout: Callable[[], float]) -> None:
         super().__init__(pool_connections=True)
+        # The SDK pools https only, CPU count + 4 connections deep: too few for the post-call
+        # workers' 16 concurrent texts, and none for an http base URL (the emulator).
+        adapter = HTTPAdapter(pool_maxsize=_POOL_SIZE, max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
         self._base_url = base_url
         self._attempt_timeout = timeout
         self._answers = threading.local()
