@@ -14,6 +14,7 @@ from sqlalchemy import insert, select
 from integrations.capabilities import RateLimitedError, UpstreamError
 from tests.conftest import MONDAY, NOW, AgentFactory, CallerFactory
 from tests.support.callers import DirectCaller, ToolCaller
+from tests.support.clocks import MovableClock
 from tests.support.scripted import ScriptedCalendar, Step, specs_with
 from tool_server.agents import Connection, CreatedAgent
 from tool_server.app import create_app
@@ -329,11 +330,3 @@ async def test_an_attempt_that_may_have_landed_tells_the_retry_when_it_began_and
     assert third.earlier_attempt_at == NOW
     assert isinstance(after_refusal, Claim)
     assert after_refusal.earlier_attempt_at is None
-
-
-class MovableClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,17 @@ import pytest
 from sqlalchemy import func, select
 
 from integrations.registry import INTEGRATIONS
-from tests.conftest import MONDAY
+from tests.conftest import MONDAY, NOW
 from tests.support.catch_hook import CatchHook, serve_catch_hook
+from tests.support.clocks import MovableClock
 from tests.support.sandbox_server import ServedSandboxes
 from tool_server.agents import Connection, CreatedAgent
+from tool_server.postcall.engine import PostCallEngine
 from tool_server.postcall.followups import FollowUps
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
 from tool_server.store.tables import AppointmentRow, ContactRow, NoteRow, OutboxMessageRow
+from tool_server.voice import generic
 
 TOOL_SERVER = str(Path(sys.executable).parent / "tool-server")
 BUILTIN = [
@@ -319,3 +323,48 @@ async def test_the_payment_link_follow_up_texts_a_stripe_link_once(
     assert "Cleaning deposit" in body
     assert session["url"] in body
     assert session["amount_total"] == 4900
+
+
+async def test_a_call_whose_final_event_never_comes_is_synced_with_what_arrived_after_the_wait(
+    database_url: str,
+) -> None:
+    clock = MovableClock(NOW)
+    settings = ServerSettings(
+        database_url=database_url,
+        postcall="inline",
+        postcall_poll_seconds=0.05,
+        postcall_final_event_wait_seconds=600,
+        postcall_sweep_seconds=3600,  # this test sweeps by hand
+    )
+    services = Services.build(settings, clock=clock)
+    engine = PostCallEngine(services)
+    await engine.start()
+    try:
+        created = await services.agents.create(
+            "Clinic", timezone="America/New_York", phone_region="US", connections=BUILTIN
+        )
+        ended = call("call-11")
+        recorded = await services.calls.record(
+            created.agent.id, "call_ended", generic.normalize(ended), ended, final=False
+        )
+        assert await engine.sweep() == 0
+        clock.now = NOW + timedelta(minutes=11)
+
+        started = await engine.sweep()
+        status = await wait_for_status(services, recorded.record_id)
+    finally:
+        await engine.stop()
+        await services.aclose()
+
+    assert started == 1
+    assert status == "synced"
+
+
+async def wait_for_status(services: Services, record_id: str) -> str:
+    for _ in range(600):
+        record = await services.calls.by_id(record_id)
+        assert record is not None
+        if record.sync_status in ("synced", "failed"):
+            return record.sync_status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"record {record_id} did not settle")

@@ -90,6 +90,12 @@ class ServerSettings(BaseSettings):
         default=16, ge=1, le=1000, description="Jobs one worker runs at once per integration."
     )
     postcall_poll_seconds: float = Field(default=0.2, gt=0, le=10, description="How often workers look for new work.")
+    postcall_final_event_wait_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="How long a call waits for its platform's final event (Retell call_analyzed) before it is "
+        "synced with what arrived.",
+    )
     postcall_sweep_seconds: float = Field(
         default=30.0, gt=0, description="How often queued records that never started are started."
     )

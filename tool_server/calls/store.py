@@ -106,6 +106,28 @@ class CallStore:
         )
         return await self._db.run(lambda session: list(session.execute(query).scalars()))
 
+    async def give_up_waiting(self, *, before: datetime, limit: int = 500) -> list[str]:
+        """Queue records still waiting for a final event last heard of before `before`.
+
+        A platform's last word can be switched off (Retell sends `call_analyzed` only with
+        analysis on): the call is then synced with what arrived rather than never.
+        """
+
+        def work(session: Session) -> list[str]:
+            rows = list(
+                session.execute(
+                    select(CallRecordRow)
+                    .where(CallRecordRow.sync_status == "waiting", CallRecordRow.updated_at < before)
+                    .order_by(CallRecordRow.updated_at)
+                    .limit(limit)
+                ).scalars()
+            )
+            for row in rows:
+                row.sync_status = "queued"
+            return [row.id for row in rows]
+
+        return await self._db.run(work)
+
     def _apply(self, session: Session, agent_id: str, event: str, incoming: CallRecord, final: bool) -> Recorded:
         seen = session.execute(
             select(CallEventRow.id).where(

@@ -129,11 +129,15 @@ class PostCallEngine:
         return [job for job, _ in reopened]
 
     async def sweep(self) -> int:
-        """Start records that were queued but never started (say, a crash right after recording)."""
-        waiting = await self._services.calls.queued(before=self._services.clock() - _SWEEP_GRACE)
-        for record_id in waiting:
+        """Start records that were queued but never started (say, a crash right after recording),
+        and those whose final event never came within `postcall_final_event_wait_seconds`."""
+        calls, now = self._services.calls, self._services.clock()
+        wait = timedelta(seconds=self._services.settings.postcall_final_event_wait_seconds)
+        await calls.give_up_waiting(before=now - wait)
+        queued = await calls.queued(before=now - _SWEEP_GRACE)
+        for record_id in queued:
             await self.submit(record_id)
-        return len(waiting)
+        return len(queued)
 
     async def _sweep_forever(self) -> None:
         while True:
