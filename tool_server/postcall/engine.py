@@ -23,6 +23,7 @@ from tool_server.postcall.workflows import (
     Runtime,
     call_workflow_id,
     job_queue,
+    load_call,
     set_runtime,
     start_job,
     sync_call,
@@ -115,10 +116,10 @@ class PostCallEngine:
 
     async def retry(self, record_id: str) -> list[str]:
         services = self._services
-        record = await services.calls.by_id(record_id)
-        agent = None if record is None or record.agent_id is None else await services.agents.get(record.agent_id)
-        if record is None or agent is None:
+        loaded = await load_call(services, record_id)
+        if loaded is None:
             return []
+        record, agent = loaded
         reopened = await services.ledger.reopen_failed(record_id)
         if not reopened:
             return []

@@ -24,16 +24,15 @@ from tool_server.agents.models import Agent
 from tool_server.calls.models import CallRecord
 from tool_server.dispatch import CallInfo
 from tool_server.dispatch.translate import from_exception
+from tool_server.errors import ErrorInfo
 from tool_server.postcall.followups import FollowUps
 from tool_server.services import Services
 from tool_server.spoken import spoken_datetime
 from tool_server.store.tables import ToolCallRow
 
-__all__ = ["JOBS", "JobContext", "JobFailedError", "plan", "run_job"]
+__all__ = ["JobContext", "JobFailedError", "plan", "run_job"]
 
 T = TypeVar("T")
-
-JOBS = ("crm", "calendar", "confirmation_sms", "payment_link", "forward", "team_channel")
 
 
 class JobFailedError(Exception):
@@ -44,6 +43,16 @@ class JobFailedError(Exception):
         self.message = message
         self.retryable = retryable
         self.retry_after = retry_after
+
+    @classmethod
+    def of(cls, action: str, error: ErrorInfo) -> JobFailedError:
+        """The failure of `action` from the error dispatch would answer (code, retryable, Retry-After)."""
+        retry_after = error.details.get("retry_after")
+        return cls(
+            f"{action}: {error.code.value}: {error.message}",
+            retryable=error.retryable,
+            retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -72,15 +81,7 @@ def plan(agent: Agent, followups: FollowUps) -> list[str]:
 
 async def run_job(context: JobContext, job: str) -> dict[str, Any]:
     """Do one job; its result is shown on the call record. Raises `JobFailedError`."""
-    handlers = {
-        "crm": _crm,
-        "calendar": _calendar,
-        "confirmation_sms": _confirmation_sms,
-        "payment_link": _payment_link,
-        "forward": _forward,
-        "team_channel": _team_channel,
-    }
-    return await handlers[job](context)
+    return await _HANDLERS[job](context)
 
 
 async def _tool(context: JobContext, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -88,12 +89,7 @@ async def _tool(context: JobContext, name: str, arguments: dict[str, Any]) -> di
     call = CallInfo(transport="postcall", call_id=context.record.call_id)
     outcome = await context.services.dispatcher.execute(context.agent, name, arguments, call)
     if outcome.error is not None:
-        retry_after = outcome.error.details.get("retry_after")
-        raise JobFailedError(
-            f"{name}: {outcome.error.code.value}: {outcome.error.message}",
-            retryable=outcome.error.retryable,
-            retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
-        )
+        raise JobFailedError.of(name, outcome.error)
     assert outcome.result is not None
     return outcome.result
 
@@ -197,13 +193,7 @@ async def _provider_write(context: JobContext, action: str, write: Callable[[], 
     except TimeoutError:
         raise JobFailedError(f"{action}: did not finish within {deadline:g} s", retryable=True) from None
     except Exception as error:
-        failure = from_exception(error, action).info()
-        retry_after = failure.details.get("retry_after")
-        raise JobFailedError(
-            f"{action}: {failure.code.value}: {failure.message}",
-            retryable=failure.retryable,
-            retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
-        ) from None
+        raise JobFailedError.of(action, from_exception(error, action).info()) from None
 
 
 def _requested_start(record: CallRecord) -> str | None:
@@ -358,3 +348,13 @@ async def _team_channel(context: JobContext) -> dict[str, Any]:
     text = f"{context.agent.name}: call from {caller}, outcome {outcome}. {record.summary or ''}".strip()
     status = await _post(str(context.followups.team_channel_url), {"text": text}, f"call:{context.record_id}:team")
     return {"status": status}
+
+
+_HANDLERS: dict[str, Callable[[JobContext], Awaitable[dict[str, Any]]]] = {
+    "crm": _crm,
+    "calendar": _calendar,
+    "confirmation_sms": _confirmation_sms,
+    "payment_link": _payment_link,
+    "forward": _forward,
+    "team_channel": _team_channel,
+}

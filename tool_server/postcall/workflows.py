@@ -29,7 +29,7 @@ from tool_server.postcall.jobs import JobContext, JobFailedError, plan, run_job
 from tool_server.postcall.ledger import Status
 from tool_server.services import Services
 
-__all__ = ["Runtime", "call_workflow_id", "job_queue", "set_runtime", "start_job", "sync_call", "sync_job"]
+__all__ = ["Runtime", "call_workflow_id", "job_queue", "load_call", "set_runtime", "start_job", "sync_call", "sync_job"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,19 +47,18 @@ class Runtime:
     """What the workflows in this process run against (one per process, like DBOS itself)."""
 
     services: Services
-    registered_queues: set[str] = field(default_factory=set)
+    queues: dict[str, Any] = field(default_factory=dict)
 
     async def queue(self, name: str) -> Any:
-        """The named DBOS queue, registered on first use with this process's limits."""
-        settings = self.services.settings
-        if name not in self.registered_queues:
-            await DBOS.register_queue_async(
+        """The named DBOS queue, registered on first use with this process's limits, then kept."""
+        if name not in self.queues:
+            settings = self.services.settings
+            self.queues[name] = await DBOS.register_queue_async(
                 name,
                 worker_concurrency=settings.postcall_concurrency,
                 polling_interval_sec=settings.postcall_poll_seconds,
             )
-            self.registered_queues.add(name)
-        return await DBOS.retrieve_queue_async(name)
+        return self.queues[name]
 
 
 _runtime: Runtime | None = None
@@ -74,6 +73,13 @@ def _current() -> Runtime:
     if _runtime is None:
         raise RuntimeError("the post-call engine is not started in this process")
     return _runtime
+
+
+async def load_call(services: Services, record_id: str) -> tuple[CallRecord, Agent] | None:
+    """The record and its agent, or None when either is gone."""
+    record = await services.calls.by_id(record_id)
+    agent = None if record is None or record.agent_id is None else await services.agents.get(record.agent_id)
+    return None if record is None or agent is None else (record, agent)
 
 
 def call_workflow_id(record: CallRecord) -> str:
@@ -113,11 +119,11 @@ async def sync_call(record_id: str) -> list[str]:
 async def prepare(record_id: str) -> list[tuple[str, str]]:
     """Fill in what the platform left out, then record one pending step per job."""
     services = _current().services
-    record = await services.calls.by_id(record_id)
-    agent = None if record is None or record.agent_id is None else await services.agents.get(record.agent_id)
-    if record is None or agent is None:
+    loaded = await load_call(services, record_id)
+    if loaded is None:
         logger.warning("post-call sync: record %s or its agent is gone; nothing to do", record_id)
         return []
+    record, agent = loaded
     if needs_extraction(record) and "extraction" not in record.analysis:
         settings = ExtractionSettings.from_settings(services.settings)
         today = (record.ended_at or record.started_at or services.clock()).astimezone(agent.zone).date()
@@ -151,14 +157,13 @@ async def sync_job(record_id: str, job: str) -> str:
 @DBOS.step(name="postcall.attempt", retries_allowed=False)
 async def attempt_job(record_id: str, job: str, attempt: int, last: bool) -> dict[str, Any]:
     """One try of `job`; its outcome is written to the ledger before the step is checkpointed."""
-    runtime = _current()
-    services = runtime.services
+    services = _current().services
     await services.ledger.attempt(record_id, job, attempt, DBOS.workflow_id)
-    record = await services.calls.by_id(record_id)
-    agent = None if record is None or record.agent_id is None else await services.agents.get(record.agent_id)
-    if record is None or agent is None:
-        await _finish(services, record_id, job, "failed", None, "the call record or its agent no longer exists")
+    loaded = await load_call(services, record_id)
+    if loaded is None:
+        await services.ledger.finish(record_id, job, "failed", None, "the call record or its agent no longer exists")
         return {"status": "failed"}
+    record, agent = loaded
     context = JobContext(services, agent, record_id, record, await services.followups.get(agent.id))
     try:
         result = await run_job(context, job)
@@ -169,13 +174,13 @@ async def attempt_job(record_id: str, job: str, attempt: int, last: bool) -> dic
         error = JobFailedError(f"unexpected {type(unexpected).__name__}", retryable=True)
     else:
         finished: Status = "skipped" if "skipped" in result else "done"
-        await _finish(services, record_id, job, finished, result, None)
+        await services.ledger.finish(record_id, job, finished, result, None)
         return {"status": finished}
     if error.retryable and not last:
         wait = _backoff(services, attempt, error.retry_after)
         await services.ledger.note_error(record_id, job, f"{error.message} (next try in {wait:.1f} s)")
         return {"status": "retry", "wait": wait}
-    await _finish(services, record_id, job, "failed", None, error.message)
+    await services.ledger.finish(record_id, job, "failed", None, error.message)
     return {"status": "failed"}
 
 
@@ -184,9 +189,3 @@ def _backoff(services: Services, attempt: int, retry_after: float | None) -> flo
     # Jitter spreads the retries of many calls that failed together.
     doubled = settings.postcall_retry_base_seconds * 2 ** (attempt - 1) * random.uniform(0.9, 1.1)
     return float(min(max(doubled, retry_after or 0.0), settings.postcall_retry_max_seconds))
-
-
-async def _finish(
-    services: Services, record_id: str, job: str, status: Status, result: dict[str, Any] | None, error: str | None
-) -> None:
-    await services.ledger.finish(record_id, job, status, result, error)
