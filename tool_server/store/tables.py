@@ -50,6 +50,12 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(10)}"
 
 
+def _unique_per_agent_when_set(name: str, column: str) -> Index:
+    """Unique per agent among rows where `column` is set (a partial index on both databases)."""
+    when = text(f"{column} IS NOT NULL")
+    return Index(name, "agent_id", column, unique=True, sqlite_where=when, postgresql_where=when)
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """Stores naive UTC (SQLite has no zones) and returns aware UTC datetimes."""
 
@@ -157,22 +163,8 @@ class ContactRow(Base):
     __tablename__ = "contacts"
     # Partial unique indexes make "one contact per phone, one per email" hold under concurrency.
     __table_args__ = (
-        Index(
-            "uq_contacts_agent_phone",
-            "agent_id",
-            "phone",
-            unique=True,
-            sqlite_where=text("phone IS NOT NULL"),
-            postgresql_where=text("phone IS NOT NULL"),
-        ),
-        Index(
-            "uq_contacts_agent_email",
-            "agent_id",
-            "email",
-            unique=True,
-            sqlite_where=text("email IS NOT NULL"),
-            postgresql_where=text("email IS NOT NULL"),
-        ),
+        _unique_per_agent_when_set("uq_contacts_agent_phone", "phone"),
+        _unique_per_agent_when_set("uq_contacts_agent_email", "email"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -188,14 +180,7 @@ class NoteRow(Base):
     __tablename__ = "notes"
     __table_args__ = (
         # A note written again under the same key (a retried or resumed write) is the same note.
-        Index(
-            "uq_notes_agent_idempotency",
-            "agent_id",
-            "idempotency_key",
-            unique=True,
-            sqlite_where=text("idempotency_key IS NOT NULL"),
-            postgresql_where=text("idempotency_key IS NOT NULL"),
-        ),
+        _unique_per_agent_when_set("uq_notes_agent_idempotency", "idempotency_key"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -208,16 +193,7 @@ class NoteRow(Base):
 
 class OutboxMessageRow(Base):
     __tablename__ = "outbox_messages"
-    __table_args__ = (
-        Index(
-            "uq_outbox_agent_idempotency",
-            "agent_id",
-            "idempotency_key",
-            unique=True,
-            sqlite_where=text("idempotency_key IS NOT NULL"),
-            postgresql_where=text("idempotency_key IS NOT NULL"),
-        ),
-    )
+    __table_args__ = (_unique_per_agent_when_set("uq_outbox_agent_idempotency", "idempotency_key"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
