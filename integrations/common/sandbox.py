@@ -7,7 +7,10 @@ error shapes over in-memory state. This kit adds what every emulator shares:
   access token, a revoked refresh token (`Fault`);
 - a log of every request it received, so tests can check each one against the provider's spec;
 - control routes next to the provider's own: `GET /_state` (a JSON dump of the in-memory
-  state), `GET /_requests`, `POST /_faults`, `DELETE /_faults`, `POST /_reset`.
+  state), `GET /_requests`, `POST /_faults`, `DELETE /_faults`, `POST /_reset`;
+- persistence, when the server asks for it (`persist_to`): the state is loaded from a JSON file
+  at start and saved there shortly after every request that may change it, so an emulator keeps
+  its world across restarts the way the real provider does.
 
 Faults are answered in the provider's own error format, which each emulator supplies.
 """
@@ -16,8 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl
 
@@ -29,6 +36,11 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 __all__ = ["ErrorFormatter", "Fault", "RecordedRequest", "Sandbox", "SandboxState"]
+
+logger = logging.getLogger(__name__)
+
+# Changes are saved this long after the first one, so a burst of requests costs one write.
+_SAVE_DELAY_SECONDS = 0.25
 
 FaultKind = Literal["rate_limit", "server_error", "slow", "expire_access_tokens", "revoke_refresh_tokens"]
 
@@ -67,13 +79,25 @@ class RecordedRequest:
 class SandboxState(Protocol):
     """In-memory provider state. Token faults call the two token methods when the provider has OAuth."""
 
-    def dump(self) -> dict[str, Any]: ...
+    def dump(self) -> dict[str, Any]:
+        """What `GET /_state` shows."""
+        ...
 
     def reset(self) -> None: ...
 
     def expire_access_tokens(self) -> None: ...
 
     def revoke_refresh_tokens(self) -> None: ...
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the state holds (tokens and counters included), as JSON-compatible data that
+        shares nothing with the live state (it is serialized on another thread)."""
+        ...
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Replace the state with one `snapshot` returned. Raises ValueError, KeyError or TypeError
+        when the snapshot is not one this state wrote."""
+        ...
 
 
 class ErrorFormatter(Protocol):
@@ -94,6 +118,8 @@ class Sandbox:
     exempt_paths: tuple[str, ...] = ()
     faults: list[Fault] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
+    persist_path: Path | None = None
+    _save_pending: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         control: list[BaseRoute] = [
@@ -120,6 +146,27 @@ class Sandbox:
         self.faults.clear()
         self.requests.clear()
 
+    def persist_to(self, path: Path) -> None:
+        """Keep the state in `path` (JSON, readable by the owner only): load it now, save every change.
+
+        A file this emulator cannot read back (hand-edited, or from an incompatible version) is
+        set aside as `<name>.unreadable` and the emulator starts empty.
+        """
+        self.persist_path = path
+        if not path.exists():
+            return
+        try:
+            self.state.restore(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            logger.warning("sandbox %s: could not restore %s (%s); starting empty", self.name, path, error)
+            self.state.reset()
+            path.replace(path.with_name(f"{path.name}.unreadable"))
+
+    def save(self) -> None:
+        """Write the state to its file now (atomically). Does nothing when it is not persisted."""
+        if self.persist_path is not None:
+            _write_snapshot(self.persist_path, self.state.snapshot())
+
     def provider_requests(self) -> list[RecordedRequest]:
         """Requests to the provider's own routes (control routes excluded)."""
         return [r for r in self.requests if not r.path.startswith("/_")]
@@ -130,6 +177,13 @@ class Sandbox:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            if scope["method"] != "GET":
+                self._schedule_save()
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = _local_path(scope)
         if path.startswith("/_"):
             await self._app(scope, receive, send)
@@ -156,6 +210,21 @@ class Sandbox:
                 await self.error(fault.status, None)(scope, _replay(body), send)
                 return
         await self._app(scope, _replay(body), send)
+
+    def _schedule_save(self) -> None:
+        """Save shortly after this request: the snapshot is taken on the loop, written on a thread."""
+        if self.persist_path is None or self._save_pending:
+            return
+        self._save_pending = True
+        loop = asyncio.get_running_loop()
+
+        def save_soon() -> None:
+            self._save_pending = False
+            path, snapshot = self.persist_path, self.state.snapshot()
+            if path is not None:
+                loop.run_in_executor(None, _write_snapshot, path, snapshot)
+
+        loop.call_later(_SAVE_DELAY_SECONDS, save_soon)
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         if any(path.startswith(exempt) for exempt in self.exempt_paths):
@@ -189,6 +258,19 @@ class Sandbox:
     async def _reset(self, _request: Request) -> Response:
         self.reset()
         return Response(status_code=204)
+
+
+def _write_snapshot(path: Path, snapshot: dict[str, Any]) -> None:
+    try:
+        text = json.dumps(snapshot, separators=(",", ":"))
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except OSError as error:
+        logger.warning("could not save sandbox state to %s: %s", path, error)
 
 
 def _local_path(scope: Scope) -> str:
