@@ -1,0 +1,126 @@
+"""Twilio's wire conventions for the emulator: the sandbox account, error bodies, the Message resource.
+
+- Message resource: https://www.twilio.com/docs/messaging/api/message-resource
+- Errors: https://www.twilio.com/docs/usage/twilios-response#response-formats-exceptions
+- Segments: https://www.twilio.com/docs/glossary/what-sms-character-limit
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+
+from integrations.common.linear_regex import compile_linear
+
+__all__ = [
+    "API_VERSION",
+    "SANDBOX_ACCOUNT_SID",
+    "SANDBOX_AUTH_TOKEN",
+    "SANDBOX_FROM_NUMBER",
+    "TwilioApiError",
+    "WebhookDelivery",
+    "is_sms_number",
+    "message_resource",
+    "rfc2822",
+    "segments",
+]
+
+SANDBOX_ACCOUNT_SID = "AC5a4db0c5a4db0c5a4db0c5a4db0c5a4d"
+SANDBOX_AUTH_TOKEN = "0c0ffee0c0ffee0c0ffee0c0ffee0c0f"
+# Twilio's magic "valid" test number; the only number the sandbox account owns.
+SANDBOX_FROM_NUMBER = "+15005550006"
+
+API_VERSION = "2010-04-01"
+# E.164 as Twilio enforces it for SMS: a country code and a full subscriber number (NANP: exactly 10 digits).
+_E164 = compile_linear(r"\+(?:1[2-9][0-9]{9}|[2-9][0-9]{7,14})")
+# The GSM 03.38 basic character set; a body using anything else is sent as UCS-2.
+_GSM7 = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
+    "abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€"
+)
+
+
+class TwilioApiError(Exception):
+    """An error answer in Twilio's format: {"code", "message", "more_info", "status"}."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def response(self, headers: dict[str, str] | None = None) -> Response:
+        body = {
+            "code": self.code,
+            "message": self.message,
+            "more_info": f"https://www.twilio.com/docs/errors/{self.code}",
+            "status": self.status,
+        }
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """A form POST Twilio would make to this server: where, and with which parameters."""
+
+    url: str
+    params: dict[str, str]
+
+
+def is_sms_number(text: str) -> bool:
+    """Whether `text` is an E.164 number Twilio would text."""
+    return _E164.fullmatch(text) is not None
+
+
+def rfc2822(moment: datetime) -> str:
+    """Twilio's timestamp format: "Wed, 04 Mar 2026 15:00:00 +0000"."""
+    return format_datetime(moment.astimezone(UTC).replace(microsecond=0))
+
+
+def segments(body: str) -> int:
+    """SMS segments: 160 GSM-7 characters (153 per part when split), or 70 UCS-2 ones (67)."""
+    single, part = (160, 153) if set(body) <= _GSM7 else (70, 67)
+    return 1 if len(body) <= single else math.ceil(len(body) / part)
+
+
+def message_resource(
+    sid: str,
+    *,
+    to: str,
+    sender: str | None,
+    service: str | None,
+    body: str,
+    direction: str,
+    status: str,
+    num_segments: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """A Message resource as Twilio answers it, just created."""
+    uri = f"/{API_VERSION}/Accounts/{SANDBOX_ACCOUNT_SID}/Messages/{sid}"
+    return {
+        "account_sid": SANDBOX_ACCOUNT_SID,
+        "api_version": API_VERSION,
+        "body": body,
+        "date_created": rfc2822(now),
+        "date_sent": None,
+        "date_updated": rfc2822(now),
+        "direction": direction,
+        "error_code": None,
+        "error_message": None,
+        "from": sender,
+        "messaging_service_sid": service,
+        "num_media": "0",
+        "num_segments": str(num_segments),
+        "price": None,
+        "price_unit": "USD",
+        "sid": sid,
+        "status": status,
+        "subresource_uris": {"media": f"{uri}/Media.json", "feedback": f"{uri}/Feedback.json"},
+        "to": to,
+        "uri": f"{uri}.json",
+    }
