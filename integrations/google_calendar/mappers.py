@@ -8,10 +8,11 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from integrations.capabilities.models import Appointment, BookingRequest
 from integrations.capabilities.scheduling import Interval
+from integrations.common.zones import UnknownZoneError, zone_info
 
 __all__ = [
     "EMAIL_PROPERTY",
@@ -46,7 +47,7 @@ def rfc3339(moment: datetime) -> str:
 
 def event_time(moment: datetime, zone: str) -> dict[str, str]:
     """An event's start or end: the wall-clock time in the business's zone, plus that zone."""
-    return {"dateTime": moment.astimezone(ZoneInfo(zone)).isoformat(), "timeZone": zone}
+    return {"dateTime": moment.astimezone(zone_info(zone)).isoformat(), "timeZone": zone}
 
 
 def parse_time(value: dict[str, Any], default_zone: str) -> datetime:
@@ -59,10 +60,11 @@ def parse_time(value: dict[str, Any], default_zone: str) -> datetime:
 
 
 def _zone(value: dict[str, Any], default_zone: str) -> ZoneInfo:
+    """The zone an event's start or end names, or `default_zone` when it names none we accept."""
     try:
-        return ZoneInfo(str(value.get("timeZone") or default_zone))
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(default_zone)
+        return zone_info(str(value.get("timeZone") or default_zone))
+    except UnknownZoneError:
+        return zone_info(default_zone)
 
 
 def event_id_for(request: BookingRequest) -> str:
@@ -135,11 +137,11 @@ def appointment(event: dict[str, Any], default_zone: str) -> Appointment:
     private: dict[str, Any] = (event.get("extendedProperties") or {}).get("private") or {}
     guests = [a for a in event.get("attendees") or [] if not a.get("self") and not a.get("organizer")]
     guest: dict[str, Any] = guests[0] if guests else {}
-    zone = str(event.get("start", {}).get("timeZone") or default_zone)
+    zone = _zone(event.get("start") or {}, default_zone)
     return Appointment(
         id=str(event["id"]),
-        start=parse_time(event["start"], default_zone).astimezone(ZoneInfo(zone)),
-        end=parse_time(event["end"], default_zone).astimezone(ZoneInfo(zone)),
+        start=parse_time(event["start"], default_zone).astimezone(zone),
+        end=parse_time(event["end"], default_zone).astimezone(zone),
         status="cancelled" if event.get("status") == "cancelled" else "booked",
         attendee_name=private.get(NAME_PROPERTY) or guest.get("displayName"),
         attendee_phone=private.get(PHONE_PROPERTY),

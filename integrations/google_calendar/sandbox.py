@@ -30,13 +30,9 @@ from integrations.google_calendar.sandbox_state import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_REFRESH_TOKEN,
-    ApiError,
-    EventQuery,
     GoogleCalendarState,
-    now_stamp,
-    parse_instant,
-    utc_stamp,
 )
+from integrations.google_calendar.sandbox_wire import ApiError, EventQuery, now_stamp, parse_instant, utc_stamp
 
 __all__ = [
     "SANDBOX_CLIENT_ID",

@@ -9,16 +9,30 @@ Recurring events are not expanded: every event is a single event.
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
-import json
-import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict
+
+from integrations.common.zones import canonical_zone_name, zone_info
+from integrations.google_calendar.sandbox_wire import (
+    ApiError,
+    EventQuery,
+    check_attendees,
+    check_send_updates,
+    check_times,
+    event_instant,
+    html_link,
+    is_listed,
+    merge_patch,
+    now_stamp,
+    page_offset,
+    page_token,
+)
 
 __all__ = [
     "OWNER_EMAIL",
@@ -26,6 +40,7 @@ __all__ = [
     "SANDBOX_CLIENT_SECRET",
     "SANDBOX_REFRESH_TOKEN",
     "SECOND_CALENDAR_ID",
+    "SNAPSHOT_VERSION",
     "ApiError",
     "EventQuery",
     "GoogleCalendarState",
@@ -39,19 +54,14 @@ OWNER_EMAIL = "owner@sandbox-dental.example.com"
 # A second calendar the account can read, e.g. a shared staff calendar whose busy time counts too.
 SECOND_CALENDAR_ID = "front-desk@group.calendar.google.com"
 
-_EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
+# The format `snapshot()` writes; `restore()` refuses any other.
+SNAPSHOT_VERSION = 1
+
 _BASE32HEX = "0123456789abcdefghijklmnopqrstuv"
-_SEND_UPDATES = ("all", "externalOnly", "none")
-
-
-class ApiError(Exception):
-    """A Google API error answer: HTTP status, `reason` code and message."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
+# Client-chosen event ids are 5 to 1024 of these (base32hex, lower case).
+_EVENT_ID_CHARACTERS = frozenset(_BASE32HEX)
+# The fields of an event the state reads; a snapshot whose events lack one is not ours.
+_EVENT_FIELDS = frozenset({"id", "status", "start", "end", "created", "updated"})
 
 
 @dataclass
@@ -74,72 +84,26 @@ class SandboxCalendar:
         }
 
 
-@dataclass(frozen=True)
-class EventQuery:
-    """The events.list filters the emulator honours."""
+class _SavedCalendar(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    time_min: datetime | None = None
-    time_max: datetime | None = None
-    single_events: bool = False
-    order_by: str | None = None
-    private_properties: tuple[str, ...] = ()
-    shared_properties: tuple[str, ...] = ()
-    show_deleted: bool = False
-    max_results: int = 250
-    page_token: str | None = None
+    id: str
+    summary: str
+    time_zone: str
+    events: dict[str, dict[str, Any]]
 
 
-def now_stamp() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class _Snapshot(BaseModel):
+    """The state as `snapshot()` writes it."""
 
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-def utc_stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def parse_instant(text: str, what: str) -> datetime:
-    """An RFC 3339 timestamp with an offset, as Google requires for timeMin, timeMax and freeBusy."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ApiError(400, "invalid", f"Bad Request: invalid {what}") from None
-    if moment.tzinfo is None:
-        raise ApiError(400, "invalid", f"Bad Request: {what} needs a time zone offset")
-    return moment
-
-
-def event_instant(value: Any, what: str) -> datetime:
-    """An event's start or end ({dateTime[, timeZone]} or all-day {date}) as an aware datetime."""
-    if not isinstance(value, dict) or not (value.get("dateTime") or value.get("date")):
-        raise ApiError(400, "required", f"Missing {what} time.")
-    try:
-        zone = ZoneInfo(str(value.get("timeZone") or "UTC"))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ApiError(400, "timeZoneInvalid", f"Invalid time zone definition for {what} time.") from None
-    try:
-        if value.get("dateTime"):
-            moment = datetime.fromisoformat(str(value["dateTime"]))
-            return moment if moment.tzinfo else moment.replace(tzinfo=zone)
-        return datetime.combine(date.fromisoformat(str(value["date"])), time(0), tzinfo=zone)
-    except ValueError:
-        raise ApiError(400, "invalid", f"Invalid {what} time.") from None
-
-
-def _merge(target: dict[str, Any], changes: dict[str, Any]) -> None:
-    """Patch semantics: objects merge field by field, everything else (arrays included) is replaced."""
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict):
-            _merge(target[key], value)
-        else:
-            target[key] = copy.deepcopy(value)
-
-
-def _property_matches(properties: dict[str, Any], filters: tuple[str, ...]) -> bool:
-    for text in filters:
-        name, _, value = text.partition("=")
-        if properties.get(name) != value:
-            return False
-    return True
+    version: int
+    calendars: list[_SavedCalendar]
+    access_tokens: list[str]
+    refresh_tokens: list[str]
+    tokens_issued: int
+    notifications: list[dict[str, Any]]
 
 
 class GoogleCalendarState:
@@ -186,6 +150,41 @@ class GoogleCalendarState:
     def revoke_refresh_tokens(self) -> None:
         self.refresh_tokens.clear()
 
+    def snapshot(self) -> dict[str, Any]:
+        saved = _Snapshot(
+            version=SNAPSHOT_VERSION,
+            calendars=[
+                _SavedCalendar(id=c.id, summary=c.summary, time_zone=c.time_zone, events=c.events)
+                for c in self.calendars.values()
+            ],
+            access_tokens=sorted(self.access_tokens),
+            refresh_tokens=sorted(self.refresh_tokens),
+            tokens_issued=self.tokens_issued,
+            notifications=self.notifications,
+        )
+        # A JSON dump builds new containers all the way down: nothing is shared with the state.
+        return saved.model_dump(mode="json")
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        if snapshot.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(
+                f"not a google_calendar sandbox snapshot of format {SNAPSHOT_VERSION}: {snapshot.get('version')!r}"
+            )
+        saved = _Snapshot.model_validate(copy.deepcopy(snapshot))
+        calendars: dict[str, SandboxCalendar] = {}
+        for calendar in saved.calendars:
+            for event_id, event in calendar.events.items():
+                missing = _EVENT_FIELDS - event.keys()
+                if missing or event["id"] != event_id:
+                    raise KeyError(f"saved event {event_id!r} lacks {sorted(missing)} or names another id")
+            zone = canonical_zone_name(calendar.time_zone)
+            calendars[calendar.id] = SandboxCalendar(calendar.id, calendar.summary, zone, calendar.events)
+        self.calendars = calendars
+        self.access_tokens = set(saved.access_tokens)
+        self.refresh_tokens = set(saved.refresh_tokens)
+        self.tokens_issued = saved.tokens_issued
+        self.notifications = saved.notifications
+
     # -- OAuth -----------------------------------------------------------------------------------
 
     def issue_access_token(self) -> str:
@@ -231,14 +230,14 @@ class GoogleCalendarState:
         self, calendar_id: str, body: dict[str, Any], *, send_updates: str | None, conference_version: int
     ) -> dict[str, Any]:
         calendar = self.calendar(calendar_id)
-        _check_send_updates(send_updates)
+        check_send_updates(send_updates)
         event_id = str(body.get("id") or "".join(secrets.choice(_BASE32HEX) for _ in range(26)))
-        if not _EVENT_ID.match(event_id):
+        if not 5 <= len(event_id) <= 1024 or not set(event_id) <= _EVENT_ID_CHARACTERS:
             raise ApiError(400, "invalid", "Invalid resource id value.")
         if event_id in calendar.events:
             raise ApiError(409, "duplicate", "The requested identifier already exists.")
-        _check_times(body)
-        _check_attendees(body)
+        check_times(body)
+        check_attendees(body)
         stamp = now_stamp()
         owner = {"email": OWNER_EMAIL, "self": True}
         event: dict[str, Any] = {
@@ -246,7 +245,7 @@ class GoogleCalendarState:
             "etag": self._etag(),
             "id": event_id,
             "status": "confirmed",
-            "htmlLink": _html_link(event_id, calendar.id),
+            "htmlLink": html_link(event_id, calendar.id),
             "created": stamp,
             "updated": stamp,
             "creator": owner,
@@ -257,7 +256,7 @@ class GoogleCalendarState:
             "eventType": "default",
         }
         fields = {k: v for k, v in body.items() if k not in ("id", "conferenceData")}
-        _merge(event, fields)
+        merge_patch(event, fields)
         if event.get("attendees"):
             event["attendees"] = [{"responseStatus": "needsAction", **a} for a in event["attendees"]]
         self._add_conference(event, body, conference_version)
@@ -268,14 +267,14 @@ class GoogleCalendarState:
     def patch(
         self, calendar_id: str, event_id: str, changes: dict[str, Any], *, send_updates: str | None
     ) -> dict[str, Any]:
-        _check_send_updates(send_updates)
+        check_send_updates(send_updates)
         event = self.event(calendar_id, event_id)
         if changes.get("id") not in (None, event_id):
             raise ApiError(400, "invalid", "Invalid resource id value.")
         updated = copy.deepcopy(event)
-        _merge(updated, {k: v for k, v in changes.items() if k != "id"})
-        _check_times(updated)
-        _check_attendees(updated)
+        merge_patch(updated, {k: v for k, v in changes.items() if k != "id"})
+        check_times(updated)
+        check_attendees(updated)
         if any(key in changes for key in ("start", "end", "status", "attendees")):
             updated["sequence"] = int(updated.get("sequence", 0)) + 1
         updated["updated"] = now_stamp()
@@ -285,7 +284,7 @@ class GoogleCalendarState:
         return updated
 
     def delete(self, calendar_id: str, event_id: str, *, send_updates: str | None) -> None:
-        _check_send_updates(send_updates)
+        check_send_updates(send_updates)
         event = self.event(calendar_id, event_id)
         if event.get("status") == "cancelled":
             raise ApiError(410, "deleted", "Resource has been deleted")
@@ -304,17 +303,17 @@ class GoogleCalendarState:
             raise ApiError(400, "badRequest", "The requested ordering is not available for the particular query.")
         if query.time_min and query.time_max and query.time_max <= query.time_min:
             raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
-        matches = [e for e in calendar.events.values() if _listed(e, query)]
+        matches = [e for e in calendar.events.values() if is_listed(e, query)]
         if query.order_by == "startTime":
             matches.sort(key=lambda e: (event_instant(e["start"], "start"), e["id"]))
         elif query.order_by == "updated":
             matches.sort(key=lambda e: (e["updated"], e["id"]))
         else:
             matches.sort(key=lambda e: (e["created"], e["id"]))
-        offset = _page_offset(query.page_token)
+        offset = page_offset(query.page_token)
         page = matches[offset : offset + query.max_results]
         following = offset + query.max_results
-        token = _page_token(following) if following < len(matches) else None
+        token = page_token(following) if following < len(matches) else None
         return calendar, copy.deepcopy(page), token
 
     def add_event(
@@ -330,8 +329,8 @@ class GoogleCalendarState:
         zone = self.calendar(calendar_id).time_zone
         body = {
             "summary": summary,
-            "start": {"dateTime": start.astimezone(ZoneInfo(zone)).isoformat(), "timeZone": zone},
-            "end": {"dateTime": end.astimezone(ZoneInfo(zone)).isoformat(), "timeZone": zone},
+            "start": {"dateTime": start.astimezone(zone_info(zone)).isoformat(), "timeZone": zone},
+            "end": {"dateTime": end.astimezone(zone_info(zone)).isoformat(), "timeZone": zone},
             "transparency": transparency,
         }
         return self.insert(calendar_id, body, send_updates="none", conference_version=0)
@@ -362,60 +361,3 @@ class GoogleCalendarState:
         self.notifications.append(
             {"event_id": event["id"], "action": action, "to": recipients, "sendUpdates": send_updates}
         )
-
-
-def _check_send_updates(value: str | None) -> None:
-    if value is not None and value not in _SEND_UPDATES:
-        raise ApiError(
-            400,
-            "invalidParameter",
-            f"Invalid value '{value}'. Values must match the following: all, externalOnly, none",
-        )
-
-
-def _check_times(event: dict[str, Any]) -> None:
-    start = event_instant(event.get("start"), "start")
-    end = event_instant(event.get("end"), "end")
-    if end <= start:
-        raise ApiError(400, "timeRangeEmpty", "The specified time range is empty.")
-
-
-def _check_attendees(event: dict[str, Any]) -> None:
-    for attendee in event.get("attendees") or []:
-        if not isinstance(attendee, dict) or not attendee.get("email"):
-            raise ApiError(400, "required", "Missing attendee email.")
-
-
-def _listed(event: dict[str, Any], query: EventQuery) -> bool:
-    if event.get("status") == "cancelled" and not query.show_deleted:
-        return False
-    # timeMin bounds an event's end and timeMax its start, both exclusive.
-    if query.time_min and event_instant(event["end"], "end") <= query.time_min:
-        return False
-    if query.time_max and event_instant(event["start"], "start") >= query.time_max:
-        return False
-    properties = event.get("extendedProperties") or {}
-    return _property_matches(properties.get("private") or {}, query.private_properties) and _property_matches(
-        properties.get("shared") or {}, query.shared_properties
-    )
-
-
-def _html_link(event_id: str, calendar_id: str) -> str:
-    eid = base64.urlsafe_b64encode(f"{event_id} {calendar_id}".encode()).decode().rstrip("=")
-    return f"https://www.google.com/calendar/event?eid={eid}"
-
-
-def _page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
-
-
-def _page_offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["o"]
-    except (ValueError, KeyError, TypeError):
-        raise ApiError(400, "invalid", "Invalid page token value.") from None
-    if not isinstance(offset, int) or offset < 0:
-        raise ApiError(400, "invalid", "Invalid page token value.")
-    return offset
