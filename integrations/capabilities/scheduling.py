@@ -11,15 +11,16 @@ appointment lasts 60 real minutes even across a DST change).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from integrations.capabilities.models import TimeSlot
+from integrations.common.linear_regex import compile_linear
+from integrations.common.zones import UnknownZoneError, canonical_zone_name, zone_info
 
 __all__ = [
     "WEEKDAYS",
@@ -35,15 +36,15 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Interval = tuple[datetime, datetime]
 
-_HOURS_RANGE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_HOURS_RANGE = compile_linear(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])")
 
 
 def _parse_range(text: str) -> tuple[time, time | None]:
     """'09:00-17:00' -> (09:00, 17:00); a close of '24:00' is returned as None (midnight next day)."""
-    match = _HOURS_RANGE.match(text)
+    match = _HOURS_RANGE.fullmatch(text)
     if not match:
         raise ValueError(f"opening hours must look like '09:00-17:00', got {text!r}")
-    oh, om, ch, cm = (int(group) for group in match.groups())
+    oh, om, ch, cm = (int(match.group(number)) for number in (1, 2, 3, 4))
     if ch == 24 and cm != 0:
         raise ValueError(f"'{text}' closes after midnight")
     opens = time(oh, om)
@@ -77,11 +78,12 @@ class BookingRules(BaseModel):
     def _known_zone(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        # One validator for every zone the server takes: a folder such as "America" is refused
+        # here, not left to fail as IsADirectoryError when a slot is computed.
         try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA timezone {value!r}") from exc
-        return value
+            return canonical_zone_name(value)
+        except UnknownZoneError as error:
+            raise ValueError(f"unknown IANA timezone: {error}") from None
 
     @field_validator("weekly_hours")
     @classmethod
@@ -93,7 +95,7 @@ class BookingRules(BaseModel):
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return zone_info(self.timezone)
 
     def opening_intervals(self, day: date) -> list[Interval]:
         """The open intervals of one local calendar day, as aware datetimes in the rules' zone."""
