@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from hubspot.crm.objects.calls.exceptions import OpenApiException as CallsSdkErr
 from hubspot.crm.objects.notes.exceptions import OpenApiException as NotesSdkError
 
 from integrations.capabilities.errors import IntegrationError, NotFoundError, RateLimitedError, UpstreamError
+from integrations.common.linear_regex import compile_linear
 
 __all__ = ["PROVIDER", "SDK_ERRORS", "ContactExistsError", "MayHaveLandedError", "translate"]
 
@@ -34,7 +34,8 @@ SDK_ERRORS: tuple[type[BaseException], ...] = (
     urllib3.exceptions.HTTPError,
 )
 
-_EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
+# HubSpot's 409 message: "Contact already exists. Existing ID: 1234".
+_EXISTING_ID = compile_linear(r"Existing ID:\s*([0-9]+)")
 # Enough of HubSpot's message to act on; its messages never echo credentials.
 _MESSAGE_CHARS = 200
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 import phonenumbers
 
 __all__ = ["digits", "national_digits", "region_of", "same_number", "to_e164"]
 
-_NON_DIGITS = re.compile(r"\D")
-
 
 def digits(text: str | None) -> str:
-    """Only the digits of `text` ("(212) 555-0142" → "2125550142")."""
-    return _NON_DIGITS.sub("", text or "")
+    """Only the digits of `text` ("(212) 555-0142" → "2125550142"); decimal digits of any script count."""
+    return "".join(character for character in text or "" if character.isdecimal())
 
 
 def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:

@@ -13,7 +13,15 @@ from datetime import UTC, datetime
 from threading import RLock
 from typing import Any
 
-from integrations.hubspot.sandbox_records import HubSpotError, Problem, Record, iso, property_problems, refuse
+from integrations.hubspot.sandbox_records import (
+    HubSpotError,
+    Problem,
+    Record,
+    SavedRecord,
+    iso,
+    property_problems,
+    refuse,
+)
 
 __all__ = ["CALLS", "ENGAGEMENT_DEFAULT", "ENGAGEMENT_TYPES", "NOTES", "EngagementType", "Engagements"]
 
@@ -168,6 +176,19 @@ class Engagements:
                 {**record.public(sorted(record.properties)), "associations": record.associations}
                 for record in self._records.values()
             ]
+
+    def saved(self) -> list[SavedRecord]:
+        """Every record, in creation order, for the portal's snapshot."""
+        with self._lock:
+            return [record.saved() for record in self._records.values()]
+
+    def restore(self, saved: list[SavedRecord]) -> None:
+        """Replace the records with saved ones; KeyError or TypeError for an association that is not ours."""
+        records = {record.id: Record.from_saved(record) for record in saved}
+        for record in records.values():
+            _linked_contacts(record)
+        with self._lock:
+            self._records = records
 
 
 def _linked_contacts(record: Record) -> set[str]:

@@ -1,23 +1,40 @@
 """What every object in the emulated portal shares: the record, HubSpot's error answer, property checks.
 
 `sandbox_state` (contacts, OAuth) and `sandbox_engagements` (notes, calls) both build on these.
+A record saves itself as a `SavedRecord` (its part of the portal's snapshot) and comes back from one.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["HubSpotError", "Problem", "Record", "correlation_id", "iso", "property_problems", "refuse"]
+from pydantic import BaseModel, ConfigDict
+
+from integrations.common.linear_regex import compile_linear
+
+__all__ = [
+    "SPACE_CHARACTERS",
+    "HubSpotError",
+    "Problem",
+    "Record",
+    "SavedRecord",
+    "correlation_id",
+    "iso",
+    "property_problems",
+    "refuse",
+]
 
 # One per-property validation failure: {"name", "error", "message"}.
 Problem = dict[str, Any]
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The characters `str.isspace` calls whitespace, for a character class (RE2's `\s` is ASCII only):
+# a no-break space in an address makes it invalid, as it did under `re`.
+SPACE_CHARACTERS = r"\t-\r\x1c-\x1f\x85\p{Z}"
+_EMAIL = compile_linear(rf"[^@{SPACE_CHARACTERS}]+@[^@{SPACE_CHARACTERS}]+\.[^@{SPACE_CHARACTERS}]+")
 
 
 def iso(moment: datetime) -> str:
@@ -71,6 +88,51 @@ class Record:
             "archived": False,
         }
 
+    def saved(self) -> SavedRecord:
+        """The record as the portal's snapshot keeps it: timestamps to the microsecond."""
+        return SavedRecord(
+            id=self.id,
+            properties=self.properties,
+            created_at=self.created_at.isoformat(),
+            updated_at=self.updated_at.isoformat(),
+            searchable=self.searchable,
+            associations=self.associations,
+        )
+
+    @classmethod
+    def from_saved(cls, saved: SavedRecord) -> Record:
+        """The record `saved()` wrote; ValueError for an id that is not a number or a naive timestamp."""
+        if not (saved.id.isascii() and saved.id.isdigit()):
+            raise ValueError(f"record id {saved.id!r} is not a HubSpot id")
+        return cls(
+            saved.id,
+            saved.properties,
+            _aware(saved.created_at),
+            _aware(saved.updated_at),
+            searchable=saved.searchable,
+            associations=saved.associations,
+        )
+
+
+class SavedRecord(BaseModel):
+    """A record in the portal's snapshot."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: str
+    properties: dict[str, str]
+    created_at: str
+    updated_at: str
+    searchable: bool
+    associations: list[dict[str, Any]]
+
+
+def _aware(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no offset")
+    return moment
+
 
 def property_problems(
     properties: Any, writable: frozenset[str], computed: frozenset[str]
@@ -89,7 +151,7 @@ def property_problems(
             )
         elif not isinstance(value, str | int | float | bool) and value is not None:
             problems.append({"name": name, "error": "INVALID_OPTION", "message": f'Property "{name}" must be a string'})
-        elif name == "email" and value and not _EMAIL.match(str(value)):
+        elif name == "email" and value and not _EMAIL.fullmatch(str(value)):
             problems.append({"name": name, "error": "INVALID_EMAIL", "message": f"Email address {value} is invalid"})
         else:
             clean[name] = "" if value is None else str(value)

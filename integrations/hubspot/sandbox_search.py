@@ -7,10 +7,12 @@ HubSpot's do; date properties compare as epoch milliseconds, the form filters gi
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+from integrations.common.linear_regex import compile_linear
+from integrations.hubspot.sandbox_records import SPACE_CHARACTERS
 
 __all__ = ["MAX_FILTERS", "MAX_GROUPS", "SearchRequestError", "matches", "order", "sort_key", "sorts_of", "validate"]
 
@@ -19,7 +21,7 @@ MAX_GROUPS = 5
 MAX_FILTERS = 25
 # Free-text `query` looks at these, as HubSpot's default searchable contact properties do.
 _QUERY_PROPERTIES = ("firstname", "lastname", "email", "phone", "mobilephone", "company")
-_TOKEN_SPLIT = re.compile(r"[\s,;]+")
+_TOKEN_SPLIT = compile_linear(rf"[{SPACE_CHARACTERS},;]+")
 
 
 class SearchRequestError(ValueError):

@@ -8,8 +8,7 @@ Engagements are kept by `sandbox_engagements`, one store per type, sharing this 
 
 from __future__ import annotations
 
-import itertools
-import re
+import copy
 import threading
 import time
 import uuid
@@ -18,12 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
+from pydantic import BaseModel, ConfigDict
 
 from integrations.hubspot import sandbox_search
 from integrations.hubspot.sandbox_engagements import CALLS, NOTES, Engagements
 from integrations.hubspot.sandbox_records import (
     HubSpotError,
     Record,
+    SavedRecord,
     correlation_id,
     iso,
     property_problems,
@@ -35,6 +36,7 @@ __all__ = [
     "SANDBOX_CLIENT_SECRET",
     "SANDBOX_PRIVATE_APP_TOKEN",
     "SANDBOX_REFRESH_TOKEN",
+    "SNAPSHOT_VERSION",
     "HubSpotError",
     "HubSpotState",
     "Record",
@@ -54,6 +56,10 @@ ACCESS_TOKEN_SECONDS = 1800
 # The portal's default country: HubSpot reads numbers written without a country code in it.
 PORTAL_REGION = "US"
 PORTAL_ID = 20260304
+# HubSpot record ids are numeric strings, unique across object types; the portal's first one.
+FIRST_ID = 1001
+# The format `snapshot()` writes; `restore()` refuses any other.
+SNAPSHOT_VERSION = 1
 
 CONTACT_WRITABLE = frozenset(
     {"email", "phone", "mobilephone", "firstname", "lastname", "company", "jobtitle", "website", "address", "city"}
@@ -84,9 +90,26 @@ def _national(stored: str | None) -> str | None:
     try:
         parsed = phonenumbers.parse(stored, PORTAL_REGION)
     except phonenumbers.NumberParseException:
-        digits = re.sub(r"\D", "", stored)
+        # Decimal digits of any script, as phonenumbers reads them.
+        digits = "".join(character for character in stored if character.isdecimal())
         return digits or None
     return str(phonenumbers.national_significant_number(parsed))
+
+
+class _Snapshot(BaseModel):
+    """The portal as `snapshot()` writes it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    version: int
+    next_id: int
+    contacts: list[SavedRecord]
+    notes: list[SavedRecord]
+    calls: list[SavedRecord]
+    # Each access token's expiry in Unix seconds: the live state counts in `time.monotonic()`,
+    # which starts again with the process.
+    access_tokens: dict[str, float]
+    refresh_tokens: list[str]
 
 
 class HubSpotState:
@@ -101,8 +124,7 @@ class HubSpotState:
     def reset(self) -> None:
         with self._lock:
             self.contacts: dict[str, Record] = {}
-            # HubSpot record ids are numeric strings, unique across object types.
-            self._ids = itertools.count(1001)
+            self._following_id = FIRST_ID
             self.notes = Engagements(NOTES, self._lock, self._next_id, self._has_contact)
             self.calls = Engagements(CALLS, self._lock, self._next_id, self._has_contact)
             self.access_tokens: dict[str, float] = {}
@@ -120,8 +142,49 @@ class HubSpotState:
         """The store of one engagement type by its plural name ("notes", "calls"); raises `KeyError`."""
         return {"notes": self.notes, "calls": self.calls}[name]
 
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            wall_minus_monotonic = time.time() - time.monotonic()
+            saved = _Snapshot(
+                version=SNAPSHOT_VERSION,
+                next_id=self._following_id,
+                contacts=[record.saved() for record in self.contacts.values()],
+                notes=self.notes.saved(),
+                calls=self.calls.saved(),
+                access_tokens={token: expires + wall_minus_monotonic for token, expires in self.access_tokens.items()},
+                refresh_tokens=sorted(self.refresh_tokens),
+            )
+            # A JSON dump builds new containers all the way down: nothing is shared with the state.
+            return saved.model_dump(mode="json")
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        if snapshot.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(
+                f"not a hubspot sandbox snapshot of format {SNAPSHOT_VERSION}: {snapshot.get('version')!r}"
+            )
+        saved = _Snapshot.model_validate(copy.deepcopy(snapshot))
+        contacts = {record.id: Record.from_saved(record) for record in saved.contacts}
+        ids = [int(record.id) for record in (*saved.contacts, *saved.notes, *saved.calls)]
+        if len(set(ids)) != len(ids) or saved.next_id <= max(ids, default=FIRST_ID - 1):
+            raise ValueError("saved record ids repeat, or are not all below the next id")
+        notes = Engagements(NOTES, self._lock, self._next_id, self._has_contact)
+        notes.restore(saved.notes)
+        calls = Engagements(CALLS, self._lock, self._next_id, self._has_contact)
+        calls.restore(saved.calls)
+        monotonic_minus_wall = time.monotonic() - time.time()
+        with self._lock:
+            self.contacts = contacts
+            self._following_id = saved.next_id
+            self.notes, self.calls = notes, calls
+            self.access_tokens = {
+                token: expires + monotonic_minus_wall for token, expires in saved.access_tokens.items()
+            }
+            self.refresh_tokens = set(saved.refresh_tokens)
+
     def _next_id(self) -> str:
-        return str(next(self._ids))
+        with self._lock:
+            self._following_id += 1
+            return str(self._following_id - 1)
 
     def _has_contact(self, contact_id: str) -> bool:
         return contact_id in self.contacts
