@@ -1,22 +1,26 @@
 """The emulator's in-memory Stripe account: customers, Checkout Sessions, payments, idempotency keys.
 
-Objects carry the fields of Stripe's current (2026) example objects in `fixtures3.json`, with the
-values an open, card-only, tax-free hosted session really has:
-https://docs.stripe.com/api/customers/object and https://docs.stripe.com/api/checkout/sessions/object
+What a new object looks like is `sandbox_objects`'; what happens to it afterwards (expiry, payment,
+idempotent replays) is here. https://docs.stripe.com/api/checkout/sessions
 """
 
 from __future__ import annotations
 
 import copy
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
+from integrations.stripe.sandbox_objects import checkout_line_items, customer_object, session_object
 from integrations.stripe.sandbox_wire import ApiError, integer, invalid, missing, new_id, no_such
 
-__all__ = ["Remembered", "StripeState"]
+__all__ = ["SNAPSHOT_VERSION", "Remembered", "StripeState"]
+
+# The format `snapshot()` writes; `restore()` refuses any other.
+SNAPSHOT_VERSION = 1
 
 # A session lives 24 hours unless created with `expires_at` between 30 minutes and 24 hours out.
 _DEFAULT_LIFETIME = 24 * 3600
@@ -31,6 +35,29 @@ class Remembered:
     status: int
     body: dict[str, Any]
     request_id: str
+
+
+class _SavedAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    fingerprint: str
+    status: int
+    body: dict[str, Any]
+    request_id: str
+
+
+class _Snapshot(BaseModel):
+    """The account as `snapshot()` writes it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    version: int
+    customers: dict[str, dict[str, Any]]
+    sessions: dict[str, dict[str, Any]]
+    line_items: dict[str, list[dict[str, Any]]]
+    payment_intent_data: dict[str, dict[str, Any]]
+    payments: list[dict[str, Any]]
+    idempotency: dict[str, _SavedAnswer]
 
 
 class StripeState:
@@ -59,6 +86,46 @@ class StripeState:
             "idempotency_keys": sorted(self.idempotency),
         }
 
+    def snapshot(self) -> dict[str, Any]:
+        saved = _Snapshot(
+            version=SNAPSHOT_VERSION,
+            customers=self.customers,
+            sessions=self.sessions,
+            line_items=self.line_items,
+            payment_intent_data=self.payment_intent_data,
+            payments=self.payments,
+            idempotency={
+                key: _SavedAnswer(
+                    fingerprint=answer.fingerprint, status=answer.status, body=answer.body, request_id=answer.request_id
+                )
+                for key, answer in self.idempotency.items()
+            },
+        )
+        # A JSON dump builds new containers all the way down: nothing is shared with the state.
+        return saved.model_dump(mode="json")
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        if snapshot.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"not a stripe sandbox snapshot of format {SNAPSHOT_VERSION}: {snapshot.get('version')!r}")
+        saved = _Snapshot.model_validate(copy.deepcopy(snapshot))
+        # Every session has its line items and PaymentIntent data, and names its own id.
+        sessions = set(saved.sessions)
+        if sessions != set(saved.line_items) or sessions != set(saved.payment_intent_data):
+            raise ValueError("saved sessions, line items and payment intent data name different sessions")
+        for objects in (saved.customers, saved.sessions):
+            for object_id, stripe_object in objects.items():
+                if stripe_object.get("id") != object_id:
+                    raise KeyError(f"saved object {object_id!r} does not carry its own id")
+        self.customers = saved.customers
+        self.sessions = saved.sessions
+        self.line_items = saved.line_items
+        self.payment_intent_data = saved.payment_intent_data
+        self.payments = saved.payments
+        self.idempotency = {
+            key: Remembered(answer.fingerprint, answer.status, answer.body, answer.request_id)
+            for key, answer in saved.idempotency.items()
+        }
+
     def expire_access_tokens(self) -> None:
         """Nothing to expire: Stripe authenticates with API keys, not OAuth tokens."""
 
@@ -74,35 +141,7 @@ class StripeState:
         email = params.get("email")
         if email and "@" not in str(email):
             raise ApiError(400, f"Invalid email address: {email}", code="email_invalid", param="email")
-        customer: dict[str, Any] = {
-            "id": new_id("cus_", 14),
-            "object": "customer",
-            "address": None,
-            "balance": 0,
-            "created": self.now(),
-            "currency": None,
-            "default_source": None,
-            "delinquent": False,
-            "description": params.get("description") or None,
-            "discount": None,
-            "email": email or None,
-            "invoice_prefix": secrets.token_hex(4).upper(),
-            "invoice_settings": {
-                "custom_fields": None,
-                "default_payment_method": None,
-                "footer": None,
-                "rendering_options": None,
-            },
-            "livemode": False,
-            "metadata": dict(params.get("metadata") or {}),
-            "name": params.get("name") or None,
-            "next_invoice_sequence": 1,
-            "phone": params.get("phone") or None,
-            "preferred_locales": list(params.get("preferred_locales") or []),
-            "shipping": None,
-            "tax_exempt": "none",
-            "test_clock": None,
-        }
+        customer = customer_object(params, self.now())
         self.customers[customer["id"]] = customer
         return copy.deepcopy(customer)
 
@@ -142,88 +181,10 @@ class StripeState:
             high=created + _DEFAULT_LIFETIME,
         )
         session_id = new_id("cs_test_", 58)
-        items = self._line_items(params.get("line_items"), created)
-        currencies = {item["currency"] for item in items}
-        if len(currencies) > 1:
-            raise invalid("line_items", "All line items must use the same currency.")
-        total = sum(item["amount_total"] for item in items)
-        session: dict[str, Any] = {
-            "id": session_id,
-            "object": "checkout.session",
-            "adaptive_pricing": {"enabled": False},
-            "after_expiration": None,
-            "allow_promotion_codes": None,
-            "amount_subtotal": total,
-            "amount_total": total,
-            "automatic_tax": {"enabled": False, "liability": None, "provider": None, "status": None},
-            "billing_address_collection": None,
-            "cancel_url": params.get("cancel_url"),
-            "client_reference_id": params.get("client_reference_id"),
-            "client_secret": None,
-            "collected_information": None,
-            "consent": None,
-            "consent_collection": None,
-            "created": created,
-            "currency": currencies.pop(),
-            "currency_conversion": None,
-            "custom_fields": [],
-            "custom_text": {
-                "after_submit": None,
-                "shipping_address": None,
-                "submit": None,
-                "terms_of_service_acceptance": None,
-            },
-            "customer": customer_id or None,
-            "customer_account": None,
-            "customer_creation": None if customer_id else params.get("customer_creation", "if_required"),
-            "customer_details": None,
-            "customer_email": params.get("customer_email"),
-            "discounts": [],
-            "expires_at": expires_at,
-            "integration_identifier": None,
-            "invoice": None,
-            "invoice_creation": {
-                "enabled": False,
-                "invoice_data": {
-                    "account_tax_ids": None,
-                    "custom_fields": None,
-                    "description": None,
-                    "footer": None,
-                    "issuer": None,
-                    "metadata": {},
-                    "rendering_options": None,
-                },
-            },
-            "livemode": False,
-            "locale": params.get("locale"),
-            "managed_payments": {"enabled": False},
-            "metadata": dict(params.get("metadata") or {}),
-            "mode": mode,
-            "origin_context": None,
-            "payment_intent": None,
-            "payment_link": None,
-            "payment_method_collection": "if_required",
-            "payment_method_configuration_details": None,
-            "payment_method_options": {},
-            "payment_method_types": ["card"],
-            "payment_status": "unpaid",
-            "permissions": None,
-            "phone_number_collection": {"enabled": False},
-            "recovered_from": None,
-            "saved_payment_method_options": None,
-            "setup_intent": None,
-            "shipping_address_collection": None,
-            "shipping_cost": None,
-            "shipping_options": [],
-            "status": "open",
-            "submit_type": None,
-            "subscription": None,
-            "success_url": params.get("success_url"),
-            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-            "ui_mode": params.get("ui_mode", "hosted_page"),
-            "url": f"https://checkout.stripe.com/c/pay/{session_id}",
-            "wallet_options": None,
-        }
+        items = checkout_line_items(params.get("line_items"), created)
+        session = session_object(
+            session_id, params, items=items, created=created, expires_at=expires_at, customer_id=customer_id
+        )
         self.sessions[session_id] = session
         self.line_items[session_id] = items
         self.payment_intent_data[session_id] = dict(params.get("payment_intent_data") or {})
@@ -297,70 +258,3 @@ class StripeState:
         session["status"] = status
         # Stripe clears the URL once the hosted page can no longer be paid.
         session["url"] = None
-
-    def _line_items(self, raw: Any, created: int) -> list[dict[str, Any]]:
-        if not raw:
-            raise missing("line_items")
-        if not isinstance(raw, list):
-            raise invalid("line_items", "Invalid array")
-        return [self._line_item(item, index, created) for index, item in enumerate(raw)]
-
-    def _line_item(self, item: Any, index: int, created: int) -> dict[str, Any]:
-        where = f"line_items[{index}]"
-        if not isinstance(item, dict):
-            raise invalid(where, "Invalid object")
-        quantity = integer(item, "quantity", low=1)
-        if item.get("price"):
-            raise no_such("price", str(item["price"]), f"{where}[price]")
-        price_data = item.get("price_data")
-        if not isinstance(price_data, dict):
-            raise missing(f"{where}[price_data]")
-        currency = str(price_data.get("currency") or "")
-        if not currency:
-            raise missing(f"{where}[price_data][currency]")
-        if len(currency) != 3 or not currency.isalpha():
-            raise invalid(f"{where}[price_data][currency]", f"Invalid currency: {currency}")
-        try:
-            unit_amount = integer(price_data, "unit_amount", low=0)
-        except ApiError as error:
-            error.param = f"{where}[price_data][{error.param}]"
-            error.message = error.message.replace("unit_amount", f"{where}[price_data][unit_amount]")
-            raise
-        product = price_data.get("product_data")
-        if not isinstance(product, dict) or not product.get("name"):
-            raise missing(f"{where}[price_data][product_data][name]")
-        price = {
-            "id": new_id("price_"),
-            "object": "price",
-            "active": False,
-            "billing_scheme": "per_unit",
-            "created": created,
-            "currency": currency.lower(),
-            "custom_unit_amount": None,
-            "livemode": False,
-            "lookup_key": None,
-            "metadata": {},
-            "nickname": None,
-            "product": new_id("prod_", 14),
-            "recurring": None,
-            "tax_behavior": str(price_data.get("tax_behavior") or "unspecified"),
-            "tiers_mode": None,
-            "transform_quantity": None,
-            "type": "one_time",
-            "unit_amount": unit_amount,
-            "unit_amount_decimal": str(unit_amount),
-        }
-        amount = unit_amount * quantity
-        return {
-            "id": new_id("li_"),
-            "object": "item",
-            "amount_discount": 0,
-            "amount_subtotal": amount,
-            "amount_tax": 0,
-            "amount_total": amount,
-            "currency": currency.lower(),
-            "description": str(product["name"]),
-            "metadata": dict(item.get("metadata") or {}),
-            "price": price,
-            "quantity": quantity,
-        }

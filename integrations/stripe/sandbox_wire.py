@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
 from collections.abc import Callable
@@ -17,6 +16,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.responses import JSONResponse
+
+from integrations.common.linear_regex import LinearMatch, compile_linear
 
 __all__ = [
     "ApiError",
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
+_BRACKETS = compile_linear(r"\[([^\]]*)\]")
 
 
 def new_id(prefix: str, length: int = 24) -> str:
@@ -50,7 +52,7 @@ def decode_form(encoded: str) -> dict[str, Any]:
     """
     root: dict[str, Any] = {}
     for key, value in parse_qsl(encoded, keep_blank_values=True):
-        parts = [key.split("[", 1)[0], *re.findall(r"\[([^\]]*)\]", key)]
+        parts = [key.split("[", 1)[0], *_BRACKETS.findall(key)]
         node: dict[str, Any] = root
         for index, part in enumerate(parts):
             name = part if part else str(len(node))
@@ -145,10 +147,18 @@ def integer(
 
 # -- search query language ---------------------------------------------------------------------------
 
-_CLAUSE = re.compile(
-    r"""\s*(?P<negate>-)?(?P<field>[a-z_]+(?:\[['"][^'"]+['"]\])?)(?P<op>:|~)"""
-    r"""(?P<quote>['"])(?P<value>(?:\\.|(?!(?P=quote)).)*)(?P=quote)\s*"""
+# Whitespace as `str.isspace` knows it (RE2's `\s` is ASCII only, without \v).
+_SPACE = r"[\t-\r\x1c-\x1f\x85\p{Z}]"
+# One clause: `-field:'value'`. The value is single- or double-quoted, a backslash escapes any
+# character but a line break, and the other quote needs no escape. RE2 has no backreference to
+# close on the opening quote, so each quote has its own alternative and group.
+_CLAUSE = compile_linear(
+    rf"""{_SPACE}*(?P<negate>-)?(?P<field>[a-z_]+(?:\[['"][^'"]+['"]\])?)(?P<op>:|~)"""
+    rf"""(?:'(?P<single>(?:\\.|[^'\n])*)'|"(?P<double>(?:\\.|[^"\n])*)"){_SPACE}*"""
 )
+_JOINER = compile_linear(rf"(AND|OR){_SPACE}+")
+_ESCAPED = compile_linear(r"\\(.)")
+_METADATA_KEY = compile_linear(r"""metadata\[['"]([^'"]+)['"]\]""")
 _SEARCHABLE = {"email", "name", "phone", "description"}
 
 
@@ -172,21 +182,22 @@ def parse_search(query: str) -> Callable[[dict[str, Any]], bool]:
         position = match.end()
         if position >= len(query):
             break
-        joiner = re.match(r"(AND|OR)\s+", query[position:])
+        joiner = _JOINER.match(query, position)
         if joiner is None:
             raise ApiError(400, f"Invalid query: expected AND or OR at position {position}.", param="query")
         joiners.add(joiner.group(1))
-        position += joiner.end()
+        position = joiner.end()
     if len(joiners) > 1:
         raise ApiError(400, "Invalid query: AND and OR cannot be combined in one query.", param="query")
     combine = any if joiners == {"OR"} else all
     return lambda customer: combine(clause(customer) for clause in clauses)
 
 
-def _clause(match: re.Match[str]) -> Callable[[dict[str, Any]], bool]:
+def _clause(match: LinearMatch) -> Callable[[dict[str, Any]], bool]:
     field, op = match["field"], match["op"]
-    value = re.sub(r"\\(.)", r"\1", match["value"]).lower()
-    metadata_key = re.fullmatch(r"""metadata\[['"]([^'"]+)['"]\]""", field)
+    quoted = match["single"] if match["single"] is not None else match["double"]
+    value = _ESCAPED.sub(lambda escape: str(escape.group(1)), quoted).lower()
+    metadata_key = _METADATA_KEY.fullmatch(field)
     if metadata_key is None and field not in _SEARCHABLE:
         raise ApiError(400, f"Invalid query: the field `{field}` is not supported for customers.", param="query")
     if op == "~" and len(value) < 3:
