@@ -6,7 +6,6 @@ HubSpot's do; date properties compare as epoch milliseconds, the form filters gi
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -66,12 +65,33 @@ def _compare(stored: str | None, other: str, test: Callable[[float, float], bool
     return test(float(stored.lower() > other.lower()) - float(stored.lower() < other.lower()), 0.0)
 
 
+def _wildcard_matches(text: str, pattern: str) -> bool:
+    """HubSpot's token wildcard: `*` stands for any run of characters, and nothing else is special.
+
+    Matched without a regex (fnmatch's would run on `re`): the parts between stars must appear in
+    order, the first at the start and the last at the end; taking each part's first occurrence
+    is enough.
+    """
+    if "*" not in pattern:
+        return text == pattern
+    first, *middle, last = pattern.split("*")
+    if len(text) < len(first) + len(last) or not text.startswith(first) or not text.endswith(last):
+        return False
+    position, end = len(first), len(text) - len(last)
+    for part in middle:
+        found = text.find(part, position, end)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
+
+
 def _has_token(stored: str | None, pattern: str) -> bool:
     if not stored:
         return False
     pattern = pattern.lower()
     candidates = [stored.lower(), *_TOKEN_SPLIT.split(stored.lower())]
-    return any(fnmatch.fnmatchcase(candidate, pattern) for candidate in candidates)
+    return any(_wildcard_matches(candidate, pattern) for candidate in candidates)
 
 
 def _filter_matches(props: Mapping[str, str], filt: Mapping[str, Any]) -> bool:
