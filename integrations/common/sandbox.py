@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +121,11 @@ class Sandbox:
     requests: list[RecordedRequest] = field(default_factory=list)
     persist_path: Path | None = None
     _save_pending: bool = field(default=False, init=False, repr=False)
+    # Snapshots are numbered as taken; the file only ever moves to a later one (see `_write`).
+    _snapshots_taken: int = field(default=0, init=False, repr=False)
+    _snapshot_written: int = field(default=0, init=False, repr=False)
+    _take_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _write_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         control: list[BaseRoute] = [
@@ -156,7 +162,10 @@ class Sandbox:
         if not path.exists():
             return
         try:
-            self.state.restore(json.loads(path.read_text(encoding="utf-8")))
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(saved, dict):
+                raise TypeError(f"a snapshot is a JSON object, not {type(saved).__name__}")
+            self.state.restore(saved)
         except (OSError, ValueError, KeyError, TypeError) as error:
             logger.warning("sandbox %s: could not restore %s (%s); starting empty", self.name, path, error)
             self.state.reset()
@@ -165,7 +174,7 @@ class Sandbox:
     def save(self) -> None:
         """Write the state to its file now (atomically). Does nothing when it is not persisted."""
         if self.persist_path is not None:
-            _write_snapshot(self.persist_path, self.state.snapshot())
+            self._write(self.persist_path, *self._take_snapshot())
 
     def provider_requests(self) -> list[RecordedRequest]:
         """Requests to the provider's own routes (control routes excluded)."""
@@ -220,11 +229,24 @@ class Sandbox:
 
         def save_soon() -> None:
             self._save_pending = False
-            path, snapshot = self.persist_path, self.state.snapshot()
+            path = self.persist_path
             if path is not None:
-                loop.run_in_executor(None, _write_snapshot, path, snapshot)
+                loop.run_in_executor(None, self._write, path, *self._take_snapshot())
 
         loop.call_later(_SAVE_DELAY_SECONDS, save_soon)
+
+    def _take_snapshot(self) -> tuple[int, dict[str, Any]]:
+        with self._take_lock:
+            self._snapshots_taken += 1
+            return self._snapshots_taken, self.state.snapshot()
+
+    def _write(self, path: Path, taken: int, snapshot: dict[str, Any]) -> None:
+        # Writes run on pool threads (and `save()` on the caller's): one at a time, and a snapshot
+        # taken before the one already on disk is dropped, so an older state never replaces a newer.
+        with self._write_lock:
+            if taken > self._snapshot_written:
+                _write_snapshot(path, snapshot)
+                self._snapshot_written = taken
 
     def _take_fault(self, method: str, path: str) -> Fault | None:
         if any(path.startswith(exempt) for exempt in self.exempt_paths):
