@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -13,6 +15,7 @@ import httplib2
 import httpx
 import pytest
 from googleapiclient.errors import HttpError
+from pydantic import ValidationError
 
 from integrations.capabilities.calendar import CalendarProvider
 from integrations.capabilities.errors import (
@@ -27,9 +30,10 @@ from integrations.common.deadline import deadline_scope
 from integrations.common.sandbox import Fault, RecordedRequest, Sandbox
 from integrations.common.spec import Checkable, ConnectorEnv
 from integrations.common.vault import MemoryVault
-from integrations.google_calendar import SPEC, GoogleCalendarConnector, GoogleCalendarSettings
+from integrations.google_calendar import SPEC, GoogleCalendarConnector, GoogleCalendarSettings, mappers
 from integrations.google_calendar.errors import translate
 from integrations.google_calendar.sandbox_state import OWNER_EMAIL, SECOND_CALENDAR_ID, GoogleCalendarState
+from tests.integrations.sandbox_restarts import Restart, restartable
 from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
 from tests.support.specs import Discovery
 
@@ -847,3 +851,139 @@ def _times() -> dict[str, Any]:
         "start": {"dateTime": monday(9).isoformat()},
         "end": {"dateTime": monday(9, 30).isoformat()},
     }
+
+
+# -- time zones -------------------------------------------------------------------------------------
+
+REFUSED_ZONES = ["America", "EST", "localtime", "posix/America/New_York", "America/Atlantis", "../etc/passwd"]
+
+
+@pytest.mark.parametrize("zone", REFUSED_ZONES)
+async def test_the_emulator_refuses_an_event_in_a_zone_that_is_not_an_iana_zone_with_time_zone_invalid(
+    state: GoogleCalendarState, base_url: str, zone: str
+) -> None:
+    body = {
+        "start": {"dateTime": "2026-03-09T09:00:00", "timeZone": zone},
+        "end": {"dateTime": "2026-03-09T09:30:00", "timeZone": "America/New_York"},
+    }
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {state.issue_access_token()}"}) as client:
+        answer = await client.post(f"{base_url}/calendar/v3/calendars/primary/events", json=body)
+
+    assert answer.status_code == 400
+    assert answer.json()["error"]["errors"][0]["reason"] == "timeZoneInvalid"
+    assert events_in_state(state) == []
+
+
+@pytest.mark.parametrize("zone", [*REFUSED_ZONES, ""])
+def test_settings_with_a_zone_that_is_not_an_iana_zone_are_a_validation_error_on_timezone(zone: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        GoogleCalendarSettings.model_validate({"timezone": zone})
+
+    assert [error["loc"] for error in raised.value.errors()] == [("timezone",)]
+
+
+def test_settings_spell_a_zone_given_in_the_wrong_case_as_the_zone_database_does() -> None:
+    assert GoogleCalendarSettings.model_validate({"timezone": "america/new_york"}).timezone == "America/New_York"
+
+
+def test_an_event_naming_a_zone_folder_is_read_in_the_connections_zone_instead_of_failing() -> None:
+    event = {
+        "id": "abcde12345",
+        "status": "confirmed",
+        "start": {"dateTime": "2026-03-09T10:00:00", "timeZone": "America"},
+        "end": {"dateTime": "2026-03-09T10:30:00", "timeZone": "America"},
+    }
+
+    booked = mappers.appointment(event, "America/New_York")
+
+    assert booked.start == monday(10)
+    assert booked.start.utcoffset() == timedelta(hours=-4)
+    assert booked.end == monday(10, 30)
+
+
+# -- state across a restart -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restart(tmp_path: Path) -> Iterator[Restart]:
+    with restartable(SPEC.sandbox, tmp_path / "google_calendar.json") as running:
+        yield running
+
+
+async def test_after_a_restart_the_connector_sees_the_same_bookings_with_the_token_it_already_had(
+    restart: Restart,
+) -> None:
+    vault = MemoryVault(SPEC.sandbox_connection(restart.url_before).secrets)
+    before = connect(restart.url_before, vault)
+    kept = await before.book(booking(10, key="call-1:book"))
+    moved = await before.book(booking(11, key="call-2:book", name="Grace Hopper", phone="+15551230002", email=None))
+    moved = await before.reschedule(moved.id, monday(14), monday(14, 30))
+    dropped = await before.book(booking(12, key="call-3:book", name="Alan Turing", phone="+15551230003", email=None))
+    await before.cancel(dropped.id)
+    cast(GoogleCalendarState, restart.before.state).add_event("primary", monday(15), monday(16), "Staff meeting")
+
+    restart.restart()
+    dump_before, dump_after = await restart.dumps()
+    # The same vault: it holds the access token the first emulator issued.
+    after = connect(restart.url_after, vault)
+
+    assert dump_after == dump_before
+    assert len(dump_after["calendars"][OWNER_EMAIL]["events"]) == 4
+    assert await after.get(kept.id) == kept
+    assert await after.get(moved.id) == moved
+    assert (await after.get(dropped.id)).status == "cancelled"
+    assert await after.book(booking(10, key="call-1:book")) == kept
+    assert [a.id for a in await after.find(phone="+15551230001", email=None, since=NOW)] == [kept.id]
+    starts = [slot.start for slot in await after.free_slots(monday(9), monday(17), timedelta(minutes=30))]
+    assert monday(12) in starts
+    assert not {monday(10), monday(14), monday(15), monday(15, 30)} & set(starts)
+    assert token_requests(restart.after) == []
+    _, dump_at_the_end = await restart.dumps()
+    assert dump_at_the_end["calendars"] == dump_before["calendars"]
+
+
+def test_a_snapshot_restores_the_same_state_through_json_and_shares_nothing_with_it(
+    state: GoogleCalendarState,
+) -> None:
+    state.add_event("primary", monday(10), monday(11))
+    state.add_event(SECOND_CALENDAR_ID, monday(12), monday(13), transparency="transparent")
+    token = state.issue_access_token()
+    state.revoke_refresh_tokens()
+    snapshot = state.snapshot()
+    restored = GoogleCalendarState()
+
+    restored.restore(json.loads(json.dumps(snapshot)))
+    snapshot["calendars"][0]["events"].clear()
+    snapshot["access_tokens"].clear()
+
+    assert restored.dump() == state.dump()
+    assert len(events_in_state(state)) == 1
+    assert restored.access_tokens == state.access_tokens == {token}
+    assert (restored.refresh_tokens, restored.tokens_issued) == (set(), 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"version": 2}, ValueError),
+        ({"version": None}, ValueError),
+        ({"tokens_issued": "1"}, ValueError),
+        ({"calendars": [{"id": "x", "summary": "X", "time_zone": "America", "events": {}}]}, ValueError),
+        (
+            {"calendars": [{"id": "x", "summary": "X", "time_zone": "UTC", "events": {"abcde": {"id": "abcde"}}}]},
+            KeyError,
+        ),
+    ],
+    ids=["a later version", "no version", "a count as text", "a zone folder", "an event without times"],
+)
+def test_a_snapshot_this_state_did_not_write_is_refused_and_leaves_the_state_as_it_was(
+    state: GoogleCalendarState, change: dict[str, Any], error: type[Exception]
+) -> None:
+    state.add_event("primary", monday(10), monday(11))
+    snapshot = {**state.snapshot(), **change}
+    before = state.dump()
+
+    with pytest.raises(error):
+        state.restore(snapshot)
+
+    assert state.dump() == before
