@@ -47,6 +47,15 @@ def _loopback(address: Any) -> bool:
         return False
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """TOOL_SERVER_HOME is a temporary folder: no test, nor any process a test starts, touches the real one."""
+    home = tmp_path_factory.mktemp("tool-server-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOOL_SERVER_HOME", str(home))
+        yield home
+
+
 @pytest.fixture(autouse=True)
 def _only_loopback_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach a real provider: any connection off 127.0.0.1 fails loudly."""

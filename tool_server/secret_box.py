@@ -1,8 +1,9 @@
 """Encrypting connection credentials at rest.
 
 Keys come from `TOOL_SERVER_SECRET_KEY` (any strings, comma-separated; each is stretched to a
-Fernet key with SHA-256). With no key set, one is generated into `secret_key_file` so the
-embedded default works on a fresh machine; production sets the variable. Rotation follows
+Fernet key with SHA-256). With no key set, one is generated into `secret_key_file` (in the
+server's home, 0600 in a 0700 folder) so the embedded default works on a fresh machine, and
+every process finds the same key whatever its working directory; production sets the variable. Rotation follows
 `MultiFernet`: put the new key first, keep the old one after it, run `tool-server keys rotate`,
 then remove the old key.
 """
@@ -19,9 +20,10 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from tool_server.home import make_private_directory, tighten
 from tool_server.settings import ServerSettings
 
-__all__ = ["SecretBox", "SecretKeyError"]
+__all__ = ["SecretBox", "SecretKeyError", "SecretKeyFileError"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +32,32 @@ class SecretKeyError(Exception):
     """Stored credentials cannot be decrypted with the configured keys."""
 
 
+class SecretKeyFileError(Exception):
+    """The key file cannot be read or holds no key. The message names TOOL_SERVER_SECRET_KEY_FILE."""
+
+
 def _fernet(material: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(hashlib.sha256(material.encode("utf-8")).digest()))
+
+
+def _generate_key_file(path: Path) -> bool:
+    """Write a new key to `path` (0600) unless a key is there already; True when this call wrote it.
+
+    Written to a private temporary file first and then linked into place, so a process starting
+    at the same moment reads either no file or the whole key, never an empty one.
+    """
+    make_private_directory(path.parent)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+        os.link(temporary, path)
+    except FileExistsError:
+        return False  # another process generated it first: theirs is read
+    finally:
+        temporary.unlink(missing_ok=True)
+    return True
 
 
 def _key_material(settings: ServerSettings) -> list[str]:
@@ -40,13 +66,18 @@ def _key_material(settings: ServerSettings) -> list[str]:
         if keys:
             return keys
     path = settings.secret_key_file
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_urlsafe(32))
-        logger.warning("TOOL_SERVER_SECRET_KEY is not set; generated a local key in %s", path)
-    return [Path(path).read_text().strip()]
+    try:
+        if not path.exists() and _generate_key_file(path):
+            logger.warning("TOOL_SERVER_SECRET_KEY is not set; generated a local key in %s", path)
+        tighten(path)
+        key = path.read_text().strip()
+    except OSError as error:
+        raise SecretKeyFileError(
+            f"TOOL_SERVER_SECRET_KEY_FILE: cannot use {path} ({error.strerror or type(error).__name__})"
+        ) from None
+    if not key:
+        raise SecretKeyFileError(f"TOOL_SERVER_SECRET_KEY_FILE: {path} holds no key")
+    return [key]
 
 
 class SecretBox:

@@ -3,24 +3,44 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["ServerSettings"]
+from tool_server.home import default_database_url, default_home
+
+__all__ = ["LOG_LEVELS", "LogLevel", "ServerSettings"]
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+LOG_LEVELS: tuple[LogLevel, ...] = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def _home(data: dict[str, Any]) -> Path:
+    # `data` holds the fields validated so far; `home` is declared first so it is there.
+    home = data.get("home")
+    return home if isinstance(home, Path) else default_home()
 
 
 class ServerSettings(BaseSettings):
     """Everything the server reads from its environment.
 
-    `database_url` takes any SQLAlchemy URL; plain `sqlite:///` and `postgresql://` URLs are
-    given their async drivers automatically.
+    `home` is the one folder the embedded database, the generated key and the emulators' state
+    default to, whatever the working directory. `database_url` takes any SQLAlchemy URL; plain
+    `postgresql://` URLs get psycopg 3.
     """
 
     model_config = SettingsConfigDict(env_prefix="TOOL_SERVER_", extra="ignore")
 
-    database_url: str = "sqlite:///./data/tool_server.db"
+    home: Path = Field(
+        default_factory=default_home,
+        description="Where this machine's data lives (database, generated key, emulator state): "
+        "$XDG_DATA_HOME/voice-tool-server, else ~/.local/share/voice-tool-server.",
+    )
+    database_url: str = Field(
+        default_factory=lambda data: default_database_url(_home(data)),
+        description="Any SQLAlchemy URL; default: SQLite at <home>/tool_server.db.",
+    )
     read_deadline_seconds: float = Field(default=5.0, gt=0)
     write_deadline_seconds: float = Field(default=10.0, gt=0)
     tool_deadlines: dict[str, float] = Field(
@@ -39,15 +59,20 @@ class ServerSettings(BaseSettings):
     allowed_origins: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
     )
-    log_level: str = "info"
+    log_level: LogLevel = Field(default="info", description="Our log level; third-party libraries log only at debug.")
     secret_key: SecretStr | None = Field(
         default=None,
         description="Encrypts connection credentials at rest. Comma-separated: the first key encrypts, every "
         "key decrypts (add a new key first, run `tool-server keys rotate`, then drop the old one).",
     )
     secret_key_file: Path = Field(
-        default=Path("./data/secret.key"),
-        description="Where a generated key is kept when TOOL_SERVER_SECRET_KEY is not set (local use only).",
+        default_factory=lambda data: _home(data) / "secret.key",
+        description="Where a generated key is kept when TOOL_SERVER_SECRET_KEY is not set (local use only); "
+        "default: <home>/secret.key.",
+    )
+    sandbox_state_dir: Path = Field(
+        default_factory=lambda data: _home(data) / "sandbox",
+        description="Where the sandbox emulators keep their state files; default: <home>/sandbox.",
     )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
@@ -75,8 +100,8 @@ class ServerSettings(BaseSettings):
     )
     postcall_system_database_url: str | None = Field(
         default=None,
-        description="DBOS system database. Unset: a sibling SQLite file of an SQLite database "
-        "(data/tool_server.dbos.sqlite), or the same PostgreSQL database (DBOS keeps its tables in schema dbos).",
+        description="DBOS system database. Unset: a SQLite file beside an SQLite database "
+        "(<home>/tool_server.dbos.db), or the same PostgreSQL database (DBOS keeps its tables in schema dbos).",
     )
     postcall_executor_id: str = Field(
         default="server", description="This process's DBOS executor id; a restarted worker recovers its own work."
@@ -99,3 +124,15 @@ class ServerSettings(BaseSettings):
     postcall_sweep_seconds: float = Field(
         default=30.0, gt=0, description="How often queued records that never started are started."
     )
+
+    @field_validator("home", "secret_key_file", "sandbox_state_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Absolute once read, so a process that changes directory (or an MCP client starting us
+        # from its own) still finds the same files.
+        return value.expanduser().absolute()
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value

@@ -30,7 +30,7 @@ from tool_server.postcall.workflows import (
 )
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
-from tool_server.store.database import sync_database_url
+from tool_server.store.database import prepare_sqlite_file, sync_database_url
 
 __all__ = ["PostCallEngine", "system_database_url"]
 
@@ -70,9 +70,12 @@ class PostCallEngine:
 
     async def start(self) -> None:
         settings = self._services.settings
+        system_url = system_database_url(settings)
+        # DBOS would create its SQLite file world-readable; it holds call data too: 0600.
+        prepare_sqlite_file(sync_database_url(system_url))
         config: DBOSConfig = {
             "name": "tool-server",
-            "system_database_url": system_database_url(settings),
+            "system_database_url": system_url,
             "executor_id": self._executor_id,
             # Fixed per release, so a restarted worker of the same release recovers its workflows.
             "application_version": __version__,

@@ -6,7 +6,9 @@ async driver for a booking), and never holds a database lock across an `await`.
 
 SQLite is the embedded default. It runs in WAL mode with `synchronous=NORMAL` so readers never
 wait for a writer and a commit costs no fsync, and with a generous busy timeout so concurrent
-writers queue instead of failing.
+writers queue instead of failing. Its file holds personal data: it is created 0600 in a 0700
+folder (SQLite gives its -wal and -shm files the database file's mode), and an existing file
+that other users can read is tightened.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "ensure_sqlite_directory", "sync_database_url"]
+from tool_server.home import create_private_file, tighten
+
+__all__ = ["Database", "prepare_sqlite_file", "sqlite_path", "sync_database_url"]
 
 T = TypeVar("T")
 
@@ -39,10 +43,26 @@ def sync_database_url(url: str) -> URL:
     return parsed
 
 
-def ensure_sqlite_directory(url: URL) -> None:
-    """Create the folder of a SQLite file so a fresh checkout needs no manual step."""
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+def sqlite_path(url: URL) -> Path | None:
+    """The file of a SQLite URL; None for other databases, in-memory ones and `file:` URIs."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().absolute()
+
+
+def prepare_sqlite_file(url: URL) -> None:
+    """Before SQLite opens a file: its folder exists (created 0700), the file exists readable by
+    its owner alone (0600), and an existing file, -wal or -shm others can read is made 0600.
+
+    Created here rather than by SQLite, which would make it 0644 under the usual umask.
+    """
+    path = sqlite_path(url)
+    if path is None:
+        return
+    if not create_private_file(path):
+        for file in (path, path.with_name(f"{path.name}-wal"), path.with_name(f"{path.name}-shm")):
+            tighten(file)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -59,7 +79,7 @@ class Database:
 
     def __init__(self, url: str, *, workers: int = 16, echo: bool = False) -> None:
         self.url = sync_database_url(url)
-        ensure_sqlite_directory(self.url)
+        prepare_sqlite_file(self.url)
         options: dict[str, Any] = {"echo": echo, "pool_size": workers, "max_overflow": 4}
         if self.url.get_backend_name() == "sqlite":
             options["connect_args"] = {"timeout": 30, "check_same_thread": False}
