@@ -63,9 +63,10 @@ def test_bad_agent_options_fail_with_a_clear_message(database_url: str) -> None:
     bad_region = run(database_url, "agents", "create", "--name", "X", "--region", "ZZ")
 
     assert bad_zone.returncode == 2
-    assert "unknown IANA timezone" in bad_zone.stderr
+    assert bad_zone.stderr.startswith("tool-server: --timezone:")
     assert "Traceback" not in bad_zone.stderr
     assert bad_region.returncode == 2
+    assert bad_region.stderr.startswith("tool-server: --region:")
 
 
 def test_connect_validates_settings_and_names_the_bad_one(database_url: str) -> None:

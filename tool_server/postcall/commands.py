@@ -1,27 +1,30 @@
-"""`tool-server worker`, `tool-server calls …` and `tool-server followups …`."""
+"""`tool-server worker`, `tool-server calls …` and `tool-server followups …`.
+
+Adding the commands imports nothing heavy (`tool-server --help` stays fast); each handler
+imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import logging
-import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from tool_server.postcall.engine import PostCallEngine
-from tool_server.postcall.followups import FollowUps
-from tool_server.services import Services
-from tool_server.settings import ServerSettings
-from tool_server.store.migrate import upgrade_database
+if TYPE_CHECKING:
+    from tool_server.services import Services
+    from tool_server.settings import ServerSettings
 
 __all__ = ["add_commands"]
 
 logger = logging.getLogger(__name__)
+
+
+def _handle(parser: argparse.ArgumentParser, function: str, needs: str) -> None:
+    # See tool_server.cli.parser: the handler is imported by name when the command runs.
+    parser.set_defaults(handler=f"{__name__}:{function}", needs=needs)
 
 
 def add_commands(commands: Any) -> None:
@@ -32,35 +35,42 @@ def add_commands(commands: Any) -> None:
         default="worker-1",
         help="this worker's executor id; restart a dead worker with the same id to resume its work",
     )
-    worker.add_argument("--no-migrate", action="store_true", help="do not run migrations first")
-    worker.set_defaults(sync=_worker)
+    worker.add_argument(
+        "--no-migrate", action="store_true", help="do not migrate; refuse to start if the schema is behind"
+    )
+    _handle(worker, "run_worker", "settings")
 
     calls = commands.add_parser("calls", help="inspect call records and re-run failed post-call steps")
-    actions = calls.add_subparsers(dest="calls", required=True)
+    actions = calls.add_subparsers(dest="calls", required=True, metavar="ACTION")
     show = actions.add_parser("show", help="print a call record with its post-call steps")
-    show.add_argument("call_id")
+    show.add_argument("call_id", help="the platform's call id")
     show.add_argument("--agent", required=True, help="agent id")
-    show.set_defaults(run=_show_call)
+    _handle(show, "show_call", "services")
     retry = actions.add_parser("retry", help="re-run the call's failed post-call steps")
-    retry.add_argument("call_id")
+    retry.add_argument("call_id", help="the platform's call id")
     retry.add_argument("--agent", required=True, help="agent id")
-    retry.set_defaults(run=_retry_call)
+    _handle(retry, "retry_call", "services")
 
     followups = commands.add_parser("followups", help="the follow-ups an agent sends after each call")
-    verbs = followups.add_subparsers(dest="followups", required=True)
+    verbs = followups.add_subparsers(dest="followups", required=True, metavar="ACTION")
     show_followups = verbs.add_parser("show", help="print the agent's follow-ups")
-    show_followups.add_argument("agent_id")
-    show_followups.set_defaults(run=_show_followups)
+    show_followups.add_argument("agent_id", help="agent id")
+    _handle(show_followups, "show_followups", "services")
     set_followups = verbs.add_parser("set", help="change the agent's follow-ups (unnamed ones are kept)")
-    set_followups.add_argument("agent_id")
-    set_followups.add_argument("--confirmation-sms", action=argparse.BooleanOptionalAction, default=None)
+    set_followups.add_argument("agent_id", help="agent id")
+    set_followups.add_argument(
+        "--confirmation-sms",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="text the caller a confirmation of the appointment booked (default: unchanged)",
+    )
     set_followups.add_argument("--payment-amount-minor", type=int, help="text a payment link: 4900 is 49.00")
-    set_followups.add_argument("--payment-currency", default="USD")
+    set_followups.add_argument("--payment-currency", default="USD", help="ISO 4217 currency of the payment link")
     set_followups.add_argument("--payment-description", help="what the payment link is for")
     set_followups.add_argument("--no-payment-link", action="store_true", help="stop texting payment links")
     set_followups.add_argument("--forward-url", help="POST each call here (Zapier catch hook shape); '' turns off")
     set_followups.add_argument("--team-channel-url", help="Slack-style incoming webhook; '' turns off")
-    set_followups.set_defaults(run=_set_followups)
+    _handle(set_followups, "set_followups", "services")
 
 
 def _fail(message: str) -> int:
@@ -68,14 +78,23 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _worker(settings: ServerSettings, args: argparse.Namespace) -> int:
-    if not args.no_migrate:
-        upgrade_database(settings.database_url)
+def run_worker(settings: ServerSettings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from tool_server.cli.runtime import ready_database
+
+    ready_database(settings, migrate=not args.no_migrate)
     asyncio.run(_work(settings, args.id))
     return 0
 
 
 async def _work(settings: ServerSettings, executor_id: str) -> None:
+    import asyncio
+    import signal
+
+    from tool_server.postcall.engine import PostCallEngine
+    from tool_server.services import Services
+
     services = Services.build(settings)
     engine = PostCallEngine(services, listen=True, executor_id=executor_id)
     stop = asyncio.Event()
@@ -92,7 +111,7 @@ async def _work(settings: ServerSettings, executor_id: str) -> None:
         await services.aclose()
 
 
-async def _show_call(services: Services, args: argparse.Namespace) -> int:
+async def show_call(services: Services, args: argparse.Namespace) -> int:
     record = await services.calls.get(args.agent, args.call_id)
     if record is None or record.record_id is None:
         return _fail(f"no call {args.call_id!r} for agent {args.agent!r}")
@@ -102,7 +121,9 @@ async def _show_call(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _retry_call(services: Services, args: argparse.Namespace) -> int:
+async def retry_call(services: Services, args: argparse.Namespace) -> int:
+    from tool_server.postcall.engine import PostCallEngine
+
     record = await services.calls.get(args.agent, args.call_id)
     if record is None or record.record_id is None:
         return _fail(f"no call {args.call_id!r} for agent {args.agent!r}")
@@ -116,14 +137,18 @@ async def _retry_call(services: Services, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _show_followups(services: Services, args: argparse.Namespace) -> int:
+async def show_followups(services: Services, args: argparse.Namespace) -> int:
     if await services.agents.get(args.agent_id) is None:
         return _fail(f"no agent {args.agent_id!r}")
     print(json.dumps((await services.followups.get(args.agent_id)).model_dump(mode="json"), indent=2))
     return 0
 
 
-async def _set_followups(services: Services, args: argparse.Namespace) -> int:
+async def set_followups(services: Services, args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from tool_server.postcall.followups import FollowUps
+
     if await services.agents.get(args.agent_id) is None:
         return _fail(f"no agent {args.agent_id!r}")
     current = (await services.followups.get(args.agent_id)).model_dump(mode="json")
