@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,7 +22,7 @@ from integrations.capabilities.errors import (
     RateLimitedError,
     UpstreamError,
 )
-from integrations.capabilities.models import CallActivity, ContactDraft
+from integrations.capabilities.models import CallActivity, Contact, ContactDraft
 from integrations.common.deadline import deadline_scope
 from integrations.common.sandbox import Fault, RecordedRequest, Sandbox
 from integrations.common.spec import Checkable, ConnectorEnv
@@ -30,8 +32,15 @@ from integrations.hubspot.client import HubSpotClient
 from integrations.hubspot.connector import CLOCK_SKEW
 from integrations.hubspot.errors import translate
 from integrations.hubspot.sandbox import SANDBOX_PRIVATE_APP_TOKEN, SANDBOX_REFRESH_TOKEN
-from integrations.hubspot.sandbox_state import HubSpotState, Record
+from integrations.hubspot.sandbox_state import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    HubSpotError,
+    HubSpotState,
+    Record,
+)
 from integrations.hubspot.tokens import HubSpotTokenDialect
+from tests.integrations.sandbox_restarts import Restart, restartable
 from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
 from tests.support.specs import OpenApi
 
@@ -1367,3 +1376,151 @@ def test_the_emulator_refuses_more_filter_groups_than_hubspot_allows(base_url: s
 
     assert answer.status_code == 400
     assert answer.json()["category"] == "VALIDATION_ERROR"
+
+
+@pytest.mark.usefixtures("people")
+@pytest.mark.parametrize(
+    ("operator", "name", "value", "expected"),
+    [
+        ("CONTAINS_TOKEN", "email", "*@example.com", ["Ada"]),
+        ("CONTAINS_TOKEN", "email", "*NAVY*", ["Grace"]),
+        ("CONTAINS_TOKEN", "firstname", "g*c*e", ["Grace"]),
+        ("CONTAINS_TOKEN", "lastname", "lovelace", ["Ada"]),
+        ("CONTAINS_TOKEN", "lastname", "lov?lace", []),
+        ("CONTAINS_TOKEN", "lastname", "[lt]uring", []),
+        ("NOT_CONTAINS_TOKEN", "email", "*@example.com", ["Alan", "Grace"]),
+    ],
+)
+def test_the_emulator_takes_a_star_in_a_token_search_for_any_characters_and_nothing_else_as_a_wildcard(
+    base_url: str, operator: str, name: str, value: str, expected: list[str]
+) -> None:
+    answer = _search(base_url, [[{"propertyName": name, "operator": operator, "value": value}]])
+
+    assert _names(answer) == expected
+
+
+# -- state across a restart -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restart(tmp_path: Path) -> Iterator[Restart]:
+    with restartable(SPEC.sandbox, tmp_path / "hubspot.json") as running:
+        yield running
+
+
+def person(contact: Contact) -> tuple[str, str | None, str | None, str | None]:
+    return (contact.id, contact.name, contact.phone, contact.email)
+
+
+async def test_after_a_restart_the_connector_finds_the_same_contact_note_and_call_with_the_token_it_had(
+    restart: Restart,
+) -> None:
+    vault = MemoryVault(SPEC.sandbox_connection(restart.url_before).secrets)
+    before = connect(restart.url_before, vault)
+    ada = await before.create_contact(ContactDraft(name="Ada Lovelace", phone=PHONE, email="ada@example.com"))
+    note = await before.add_note(ada.id, "Wants a cleaning on Monday", idempotency_key="call-1:add_note")
+    logged = await before.log_call(ada.id, a_call())
+
+    restart.restart()
+    dump_before, dump_after = await restart.dumps()
+    # The same vault: it holds the access token the first emulator issued, valid for 30 minutes.
+    after = connect(restart.url_after, vault)
+
+    assert dump_after == dump_before
+    assert [person(c) for c in await after.find_contacts(phone=PHONE)] == [person(ada)]
+    assert person(await after.create_contact(ContactDraft(name="Ada Lovelace", email="ada@example.com"))) == person(ada)
+    again = await after.add_note(
+        ada.id, "Wants a cleaning on Monday", idempotency_key="call-1:add_note", earlier_attempt_at=NOW
+    )
+    assert (again.id, again.body) == (note.id, note.body)
+    assert (await after.log_call(ada.id, a_call())).id == logged.id
+    grace = await after.create_contact(ContactDraft(name="Grace Hopper", phone="+12125550143"))
+    assert int(grace.id) > max(int(ada.id), int(note.id), int(logged.id))
+    assert sent(restart.after, "POST", "/oauth/v1/token") == []
+    _, dump_at_the_end = await restart.dumps()
+    assert (len(dump_at_the_end["notes"]), len(dump_at_the_end["calls"])) == (1, 1)
+
+
+def test_a_snapshot_keeps_record_times_to_the_microsecond_and_the_next_record_id(state: HubSpotState) -> None:
+    ada = state.add_contact({"firstname": "Ada", "phone": PHONE}, searchable=False)
+    seed_note(state, ada.id, "Wants a cleaning", NOW)
+    seed_call(state, ada.id, a_call())
+    restored = HubSpotState()
+
+    restored.restore(json.loads(json.dumps(state.snapshot())))
+
+    assert restored.dump() == state.dump()
+    kept = restored.contacts[ada.id]
+    assert (kept.created_at, kept.updated_at, kept.searchable) == (ada.created_at, ada.updated_at, False)
+    assert kept.created_at.utcoffset() == timedelta(0)
+    assert restored.notes.contacts_of(restored.dump()["notes"][0]["id"]) == [ada.id]
+    assert restored.add_contact({"firstname": "Grace"}).id == state.add_contact({"firstname": "Grace"}).id
+
+
+def test_an_access_token_keeps_its_expiry_across_a_snapshot_and_an_expired_one_stays_expired(
+    state: HubSpotState,
+) -> None:
+    form = {"grant_type": "refresh_token", "refresh_token": SANDBOX_REFRESH_TOKEN}
+    form |= {"client_id": SANDBOX_CLIENT_ID, "client_secret": SANDBOX_CLIENT_SECRET}
+    live = state.refresh(form)["access_token"]
+    stale = state.refresh(form)["access_token"]
+    state.access_tokens[stale] = time.monotonic() - 1
+    restored = HubSpotState()
+
+    restored.restore(json.loads(json.dumps(state.snapshot())))
+
+    restored.authenticate(f"Bearer {live}")
+    assert abs(restored.access_tokens[live] - state.access_tokens[live]) < 1
+    with pytest.raises(HubSpotError) as raised:
+        restored.authenticate(f"Bearer {stale}")
+    assert raised.value.body["category"] == "EXPIRED_AUTHENTICATION"
+
+
+def test_a_snapshot_shares_nothing_with_the_live_portal(state: HubSpotState) -> None:
+    ada = state.add_contact({"firstname": "Ada"})
+    snapshot = state.snapshot()
+
+    snapshot["contacts"][0]["properties"]["firstname"] = "Eve"
+    snapshot["contacts"].clear()
+
+    assert state.contacts[ada.id].properties["firstname"] == "Ada"
+
+
+def _saved_record(**fields: Any) -> dict[str, Any]:
+    stamp = NOW.isoformat()
+    record = {"id": "1001", "properties": {}, "created_at": stamp, "updated_at": stamp, "searchable": True}
+    return {**record, "associations": [], **fields}
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"version": 2}, ValueError),
+        ({"contacts": [_saved_record(), _saved_record()], "next_id": 1002}, ValueError),
+        ({"contacts": [_saved_record(id="1005")], "next_id": 1005}, ValueError),
+        ({"contacts": [_saved_record(id="ada")]}, ValueError),
+        ({"contacts": [_saved_record(created_at="2026-03-04T15:00:00")]}, ValueError),
+        ({"notes": [_saved_record(associations=[{"types": []}])]}, KeyError),
+        ({"access_tokens": {"token": "never"}}, ValueError),
+    ],
+    ids=[
+        "a later version",
+        "a repeated id",
+        "an id the counter would hand out again",
+        "an id that is not a number",
+        "a time without an offset",
+        "an association without a target",
+        "an expiry as text",
+    ],
+)
+def test_a_snapshot_this_portal_did_not_write_is_refused_and_leaves_the_portal_as_it_was(
+    state: HubSpotState, change: dict[str, Any], error: type[Exception]
+) -> None:
+    state.add_contact({"firstname": "Ada"})
+    snapshot = {**state.snapshot(), "next_id": 2000, "contacts": [], **change}
+    before = state.dump()
+
+    with pytest.raises(error):
+        state.restore(snapshot)
+
+    assert state.dump() == before
