@@ -186,6 +186,6 @@ async def test_unknown_routes_and_methods_answer_json_errors(http: httpx.AsyncCl
     wrong_method = await http.delete("/v1/tools/check_availability", headers=bearer(agent))
 
     assert missing.status_code == 404
-    assert missing.json()["error"]["code"] == "NOT_FOUND"
+    assert missing.json()["error"]["code"] == "UNKNOWN_ROUTE"
     assert wrong_method.status_code == 405
-    assert wrong_method.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert wrong_method.json()["error"]["code"] == "METHOD_NOT_ALLOWED"

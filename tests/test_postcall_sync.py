@@ -247,10 +247,12 @@ async def test_an_appointment_asked_for_only_in_the_transcript_is_read_out_and_b
     # No model is configured: the deterministic fallback read the request and left the summary unknown.
     assert record["analysis"]["extraction"]["source"] == "fallback"
     assert "summary" in record["analysis"]["extraction"]["unknown"]
-    assert record["appointment"]["status"] == "requested"
     calendar = next(step for step in record["sync_steps"] if step["job"] == "calendar")
     assert calendar["status"] == "done"
     assert calendar["result"]["start"] == f"{MONDAY}T10:00:00-04:00"
+    # Once booked, the record says so: the request became this appointment.
+    assert record["appointment"]["status"] == "booked"
+    assert record["appointment"]["appointment_id"] == calendar["result"]["appointment_id"]
     assert await count(services, AppointmentRow, created.agent.id) == 1
 
 
@@ -345,7 +347,7 @@ async def test_a_call_whose_final_event_never_comes_is_synced_with_what_arrived_
         )
         ended = call("call-11")
         recorded = await services.calls.record(
-            created.agent.id, "call_ended", generic.normalize(ended), ended, final=False
+            created.agent.id, "call_ended", generic.parse(ended, phone_region="US"), ended, final=False
         )
         assert await engine.sweep() == 0
         clock.now = NOW + timedelta(minutes=11)

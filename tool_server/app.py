@@ -65,6 +65,19 @@ def create_app(
     app = FastAPI(title="Voice tool server", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
 
+    @app.get("/", tags=["operations"], summary="What this server is and where to go next")
+    async def index() -> Response:
+        return JSONResponse(
+            {
+                "name": "voice-tool-server",
+                "version": __version__,
+                "docs": "/docs",
+                "health": "/healthz",
+                "tools": "/v1/tools",
+                "mcp": "/mcp",
+            }
+        )
+
     @app.get("/healthz", tags=["operations"], summary="Liveness and database check")
     async def healthz() -> Response:
         try:
@@ -103,10 +116,15 @@ def create_app(
         return error_response(ToolError.invalid(field or "request", str(message)).info())
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, error: Exception) -> Response:
+    async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
-        code = ErrorCode.NOT_FOUND if error.status_code == 404 else ErrorCode.VALIDATION_ERROR
-        info = ToolError(code, str(error.detail)).info()
+        if error.status_code == 404:
+            code, message = ErrorCode.UNKNOWN_ROUTE, f"nothing is served at {request.url.path[:200]}; see /docs"
+        elif error.status_code == 405:
+            code, message = ErrorCode.METHOD_NOT_ALLOWED, f"{request.method} is not allowed here; see /docs"
+        else:
+            code, message = ErrorCode.VALIDATION_ERROR, str(error.detail)
+        info = ToolError(code, message).info()
         body = {"error": info.model_dump(mode="json")}
         return JSONResponse(body, status_code=error.status_code, headers=getattr(error, "headers", None))
 

@@ -29,6 +29,8 @@ class ErrorCode(StrEnum):
     TIMEOUT = "TIMEOUT"
     UNAUTHORIZED = "UNAUTHORIZED"
     UNKNOWN_TOOL = "UNKNOWN_TOOL"
+    UNKNOWN_ROUTE = "UNKNOWN_ROUTE"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -47,6 +49,8 @@ _SPEECH: dict[ErrorCode, str] = {
     ErrorCode.TIMEOUT: "That's taking longer than it should. Let me try that again in a moment.",
     ErrorCode.UNAUTHORIZED: "I'm not able to access that right now.",
     ErrorCode.UNKNOWN_TOOL: "I'm not able to do that on this line.",
+    ErrorCode.UNKNOWN_ROUTE: "I'm not able to do that on this line.",
+    ErrorCode.METHOD_NOT_ALLOWED: "I'm not able to do that on this line.",
     ErrorCode.IDEMPOTENCY_CONFLICT: "Something went wrong on my side. Let me try that again.",
     ErrorCode.PAYLOAD_TOO_LARGE: "Something went wrong on my side. Let me try that again.",
     ErrorCode.INTERNAL_ERROR: "Something went wrong on my side. I can have someone follow up with you.",

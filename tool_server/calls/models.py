@@ -21,9 +21,9 @@ class Turn(BaseModel):
 
 
 class AppointmentMention(BaseModel):
-    """An appointment the call booked, or one the caller asked for that is not booked yet."""
+    """An appointment the call booked (or booked and then cancelled), or one the caller asked for."""
 
-    status: Literal["booked", "requested"]
+    status: Literal["booked", "requested", "cancelled"]
     title: str | None = None
     start: str | None = Field(default=None, description="ISO 8601, with offset when known.")
     date: str | None = None

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from tool_server.calls.models import CallRecord
+from tool_server.calls.models import AppointmentMention, CallRecord
 from tool_server.clock import Clock
 from tool_server.store.database import Database
 from tool_server.store.tables import CallEventRow, CallRecordRow, new_id
@@ -84,6 +84,17 @@ class CallStore:
             row = session.get(CallRecordRow, record_id)
             if row is not None:
                 row.record = record.model_dump(mode="json", exclude={"payloads", "sync_status", "record_id"})
+                row.updated_at = self._clock()
+
+        await self._db.run(work)
+
+    async def set_appointment(self, record_id: str, appointment: AppointmentMention) -> None:
+        """Record the appointment the post-call sync booked or confirmed; nothing else changes."""
+
+        def work(session: Session) -> None:
+            row = session.get(CallRecordRow, record_id, with_for_update=True)
+            if row is not None:
+                row.record = {**row.record, "appointment": appointment.model_dump(mode="json")}
                 row.updated_at = self._clock()
 
         await self._db.run(work)

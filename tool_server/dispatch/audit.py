@@ -38,6 +38,8 @@ class AuditEntry:
     latency_ms: float
     replayed: bool
     created_at: datetime
+    # What a write did (its result, redacted), so the post-call sync can link what the call made.
+    result: dict[str, Any] | None = None
 
 
 def _insert_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:

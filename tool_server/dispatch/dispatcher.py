@@ -7,6 +7,7 @@ writes the audit record and turns every failure into a stable code with a speaka
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,9 +19,10 @@ from integrations.common.deadline import deadline_scope
 from tool_server.agents.models import Agent
 from tool_server.clock import Clock
 from tool_server.dispatch.audit import AuditEntry, AuditLog
+from tool_server.dispatch.guard import MAX_ARGUMENTS, screen_arguments
 from tool_server.dispatch.idempotency import Claim, IdempotencyStore, Replay, derive_key
 from tool_server.dispatch.redaction import redact
-from tool_server.dispatch.translate import from_exception, from_validation_error
+from tool_server.dispatch.translate import from_exception, from_problems, problems_of
 from tool_server.errors import ErrorCode, ErrorInfo, ToolError
 from tool_server.message_log import MessageLog
 from tool_server.providers import ProviderRegistry
@@ -28,6 +30,8 @@ from tool_server.tools.base import ToolContext, ToolSpec
 from tool_server.tools.catalogue import Catalogue
 
 __all__ = ["CallInfo", "Deadlines", "Dispatcher", "ToolOutcome"]
+
+logger = logging.getLogger(__name__)
 
 # Outcomes a retry could change are not remembered: the next attempt runs afresh.
 # Failures after which the provider may still have done it: the retry is told to look first.
@@ -109,46 +113,73 @@ class Dispatcher:
         self.deadlines = deadlines
 
     async def execute(self, agent: Agent, tool_name: str, arguments: Any, call: CallInfo) -> ToolOutcome:
-        """Run one tool call to an outcome. Never raises for anything the caller did or a provider did."""
+        """Run one tool call to an outcome. Never raises: whatever goes wrong becomes an error outcome.
+
+        (Only cancellation propagates: the caller went away.)
+        """
         started = time.perf_counter()
         spec = self.catalogue.get(tool_name)
-        if spec is None:
+        audited: dict[str, Any] | None = None
+        try:
+            if spec is None:
+                outcome = self._failure(
+                    tool_name,
+                    ToolError(
+                        ErrorCode.UNKNOWN_TOOL,
+                        f"there is no tool named {tool_name[:64]!r}; available: {', '.join(self.catalogue.names())}",
+                    ),
+                )
+            else:
+                outcome, audited = await self._execute(spec, agent, arguments, call)
+        except Exception as error:
+            # A bug, not the caller's doing: logged here, and the caller still gets a clean answer.
+            logger.error("tool %s failed unexpectedly before it ran", tool_name[:64], exc_info=error)
             outcome = self._failure(
-                tool_name,
-                ToolError(
-                    ErrorCode.UNKNOWN_TOOL,
-                    f"there is no tool named {tool_name!r}; available: {', '.join(self.catalogue.names())}",
-                ),
+                tool_name, ToolError(ErrorCode.INTERNAL_ERROR, "the call failed unexpectedly; it was logged")
             )
-        else:
-            outcome = await self._execute(spec, agent, arguments, call)
         self._audit.record(
             AuditEntry(
                 agent_id=agent.id,
                 call_id=call.call_id,
                 tool=tool_name[:64],
                 transport=call.transport,
-                arguments=redact(arguments) if isinstance(arguments, dict) else {"_raw": type(arguments).__name__},
+                arguments=redact(audited if audited is not None else _bounded(arguments)),
                 outcome="OK" if outcome.error is None else outcome.error.code.value,
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
                 replayed=outcome.replayed,
                 created_at=self._clock(),
+                result=redact(outcome.result) if outcome.result is not None and spec and not spec.read_only else None,
             )
         )
         return outcome
 
-    async def _execute(self, spec: ToolSpec[Any, Any], agent: Agent, arguments: Any, call: CallInfo) -> ToolOutcome:
+    async def _execute(
+        self, spec: ToolSpec[Any, Any], agent: Agent, arguments: Any, call: CallInfo
+    ) -> tuple[ToolOutcome, dict[str, Any] | None]:
+        """The outcome, and the validated arguments (None when they were refused) for the audit log."""
         if not isinstance(arguments, dict):
-            return self._failure(spec.name, ToolError.invalid("arguments", "arguments must be a JSON object"))
+            return self._failure(spec.name, ToolError.invalid("arguments", "arguments must be a JSON object")), None
         field = spec.caller_phone_field
         if field and call.caller_phone and not arguments.get(field):
             arguments = {**arguments, field: call.caller_phone}
+        # Sizes and shapes first, so validation below never reads an oversized or malformed value.
+        problems, safe = screen_arguments(spec, arguments)
         try:
-            parsed = spec.input_model.model_validate(arguments, context={"phone_region": agent.phone_region})
+            parsed = spec.input_model.model_validate(safe, context={"phone_region": agent.phone_region})
         except ValidationError as error:
-            return self._failure(spec.name, from_validation_error(error))
+            # Every argument at fault is listed, those screened out first.
+            screened = {problem["field"] for problem in problems}
+            problems += [problem for problem in problems_of(error) if problem["field"] not in screened]
         except ToolError as error:
-            return self._failure(spec.name, error)
+            return self._failure(spec.name, error), None
+        if problems:
+            return self._failure(spec.name, from_problems(problems)), None
+        normalized = parsed.model_dump(mode="json", exclude_none=True)
+        return await self._run(spec, agent, parsed, normalized, call), normalized
+
+    async def _run(
+        self, spec: ToolSpec[Any, Any], agent: Agent, parsed: BaseModel, normalized: dict[str, Any], call: CallInfo
+    ) -> ToolOutcome:
 
         deadline = self.deadlines.for_tool(spec)
         # One absolute deadline covers waiting for a duplicate and running the tool.
@@ -157,7 +188,6 @@ class Dispatcher:
             context = self._context(agent, call, None)
             return await self._run_with_deadline(spec, context, parsed, deadline, expires)
 
-        normalized = parsed.model_dump(mode="json", exclude_none=True)
         key, request_hash, scoped = derive_key(
             agent.id, spec.name, normalized, idempotency_key=call.idempotency_key, call_id=call.call_id
         )
@@ -231,4 +261,11 @@ class Dispatcher:
 
     @staticmethod
     def _failure(tool: str, error: ToolError) -> ToolOutcome:
-        return ToolOutcome(tool=tool, error=error.info())
+        return ToolOutcome(tool=tool[:64], error=error.info())
+
+
+def _bounded(arguments: Any) -> dict[str, Any]:
+    """Refused arguments as the audit log keeps them: names and (cut) values, never their bulk."""
+    if not isinstance(arguments, dict):
+        return {"_raw": type(arguments).__name__}
+    return {str(name)[:64]: value for name, value in list(arguments.items())[:MAX_ARGUMENTS]}

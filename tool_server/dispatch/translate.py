@@ -17,7 +17,7 @@ from integrations.capabilities import (
 )
 from tool_server.errors import ErrorCode, ToolError
 
-__all__ = ["from_exception", "from_validation_error"]
+__all__ = ["Problem", "from_exception", "from_problems", "from_validation_error", "problems_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +35,12 @@ _FIELD_SPEECH = {
 }
 
 
-def from_validation_error(error: ValidationError) -> ToolError:
-    """VALIDATION_ERROR naming the first argument at fault, listing all of them in details."""
+Problem = dict[str, str]
+"""One argument at fault: `{"field", "type", "message"}`."""
+
+
+def problems_of(error: ValidationError) -> list[Problem]:
+    """Each argument pydantic refused, as a problem."""
     problems = []
     for item in error.errors(include_url=False, include_input=False):
         field = ".".join(str(part) for part in item["loc"]) or "arguments"
@@ -47,6 +51,11 @@ def from_validation_error(error: ValidationError) -> ToolError:
         else:
             message = f"{field}: {item['msg']}"
         problems.append({"field": field, "type": item["type"], "message": message})
+    return problems
+
+
+def from_problems(problems: list[Problem]) -> ToolError:
+    """VALIDATION_ERROR naming the first argument at fault, listing all of them in details."""
     first = problems[0]
     return ToolError(
         ErrorCode.VALIDATION_ERROR,
@@ -55,6 +64,11 @@ def from_validation_error(error: ValidationError) -> ToolError:
         speech=_FIELD_SPEECH.get(first["type"]),
         details={"errors": problems},
     )
+
+
+def from_validation_error(error: ValidationError) -> ToolError:
+    """VALIDATION_ERROR naming the first argument at fault, listing all of them in details."""
+    return from_problems(problems_of(error))
 
 
 def from_exception(error: BaseException, tool: str) -> ToolError:

@@ -11,24 +11,27 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import select
 
-from integrations.capabilities import CalendarProvider, CallActivity, CallActivityLog, NotFoundError
+from integrations.capabilities import Appointment, CalendarProvider, CallActivity, CallActivityLog
 from integrations.common.deadline import deadline_scope
+from integrations.common.zones import zone_info
 from tool_server.agents.models import Agent
-from tool_server.calls.models import CallRecord
+from tool_server.calls.models import AppointmentMention, CallRecord
 from tool_server.dispatch import CallInfo
 from tool_server.dispatch.translate import from_exception
-from tool_server.errors import ErrorInfo
+from tool_server.errors import ErrorInfo, ToolError
+from tool_server.postcall.call_effects import read_call_effects
 from tool_server.postcall.followups import FollowUps
 from tool_server.services import Services
 from tool_server.spoken import spoken_datetime
 from tool_server.store.tables import ToolCallRow
+from tool_server.timeparse import parse_start
 
 __all__ = ["JobContext", "JobFailedError", "plan", "run_job"]
 
@@ -207,27 +210,64 @@ def _requested_start(record: CallRecord) -> str | None:
     return None
 
 
+def _start_instant(record: CallRecord, zone: ZoneInfo) -> datetime | None:
+    """The appointment's start as an instant (a bare local time read in its zone or the business's)."""
+    text = _requested_start(record)
+    appointment = record.appointment
+    if text is None or appointment is None:
+        return None
+    try:
+        return parse_start(text, zone_info(appointment.timezone) if appointment.timezone else zone, "start")
+    except (ToolError, ValueError):
+        return None
+
+
+async def _already_in_calendar(context: JobContext, calendar: CalendarProvider) -> Appointment | None:
+    """The booked appointment the call reported, found in the calendar: by its id, else by caller and start."""
+    record, appointment = context.record, context.record.appointment
+    assert appointment is not None
+    if appointment.appointment_id:
+        appointment_id = appointment.appointment_id
+        try:
+            return await _provider_write(context, "get appointment", lambda: calendar.get(appointment_id))
+        except JobFailedError as failure:
+            if "NOT_FOUND" in failure.message:
+                return None
+            raise
+    start = _start_instant(record, context.agent.zone)
+    if start is None or not (record.caller_phone or record.caller_email):
+        return None
+    matches = await _provider_write(
+        context,
+        "find appointments",
+        lambda: calendar.find(phone=record.caller_phone, email=record.caller_email, since=start - timedelta(minutes=1)),
+    )
+    return next((found for found in matches if abs((found.start - start).total_seconds()) < 60), None)
+
+
 async def _calendar(context: JobContext) -> dict[str, Any]:
     record, appointment = context.record, context.record.appointment
     if appointment is None:
         return {"skipped": "the call neither booked nor asked for an appointment"}
+    if appointment.status == "cancelled":
+        return {"skipped": "the appointment booked during the call was cancelled during it"}
     if appointment.status == "booked":
-        if not appointment.appointment_id:
-            return {"skipped": "booked during the call, but the platform reported no appointment id"}
         calendar = context.services.providers.for_agent(context.agent).calendar()
         assert isinstance(calendar, CalendarProvider)
-        try:
-            found = await calendar.get(appointment.appointment_id)
-        except NotFoundError:
+        found = await _already_in_calendar(context, calendar)
+        if found is not None:
+            # Booked during the call: link it to the caller, never book it again.
+            await _remember(context, found, appointment.title)
+            return {
+                "appointment_id": found.id,
+                "status": found.status,
+                "linked_to": record.caller_phone or record.caller_email,
+                "booked_during_call": True,
+            }
+        if appointment.appointment_id:
             missing = f"appointment {appointment.appointment_id} is not in the calendar"
-            raise JobFailedError(missing, retryable=False) from None
-        # Booked during the call: link it to the caller, never book it again.
-        return {
-            "appointment_id": found.id,
-            "status": found.status,
-            "linked_to": record.caller_phone or record.caller_email,
-            "booked_during_call": True,
-        }
+            raise JobFailedError(missing, retryable=False)
+        # Reported as booked elsewhere but not in the calendar this agent connected: book it there.
     start = _requested_start(record)
     if start is None:
         return {"skipped": "the caller asked for an appointment without a date and time"}
@@ -238,28 +278,60 @@ async def _calendar(context: JobContext) -> dict[str, Any]:
             "start": start,
             "timezone": appointment.timezone,
             "duration_minutes": appointment.duration_minutes,
-            "caller_name": record.caller_name or "Caller",
+            "caller_name": record.caller_name or _caller_label(record),
             "caller_phone": record.caller_phone,
             "caller_email": record.caller_email,
             "notes": appointment.title,
         },
     )
-    return {"appointment_id": booked["appointment"]["appointment_id"], "start": booked["appointment"]["start"]}
+    made = booked["appointment"]
+    await context.services.calls.set_appointment(
+        context.record_id,
+        AppointmentMention(
+            status="booked",
+            appointment_id=made["appointment_id"],
+            start=made["start"],
+            timezone=made["timezone"],
+            title=appointment.title,
+            duration_minutes=appointment.duration_minutes,
+        ),
+    )
+    return {"appointment_id": made["appointment_id"], "start": made["start"]}
+
+
+async def _remember(context: JobContext, found: Appointment, title: str | None) -> None:
+    """Keep the confirmed appointment on the call record (the confirmation text reads it there)."""
+    zone = context.agent.zone
+    await context.services.calls.set_appointment(
+        context.record_id,
+        AppointmentMention(
+            status="booked",
+            appointment_id=found.id,
+            start=found.start.astimezone(zone).isoformat(),
+            timezone=zone.key,
+            title=title,
+        ),
+    )
+
+
+def _caller_label(record: CallRecord) -> str:
+    """A booking's name when the call never learned the caller's: 'Caller ending 42'."""
+    digits = "".join(character for character in record.caller_phone or "" if character.isdigit())
+    return f"Caller ending {digits[-2:]}" if len(digits) >= 2 else "Caller"
 
 
 def _confirmation(context: JobContext) -> str:
+    """The text: "You're booked for …" for a booked appointment, "We have your request for …" for one
+    asked for but not booked, a thank-you otherwise."""
     record, appointment = context.record, context.record.appointment
     business = context.agent.name
-    if appointment is not None and appointment.start:
-        try:
-            start = datetime.fromisoformat(appointment.start)
-            local = start.astimezone(ZoneInfo(appointment.timezone)) if appointment.timezone else start
-            today = (record.ended_at or record.started_at or datetime.now(UTC)).astimezone(local.tzinfo).date()
-            when = spoken_datetime(local, today)
-        except (ValueError, KeyError):
-            when = appointment.start
+    start = _start_instant(record, context.agent.zone)
+    if appointment is not None and appointment.status != "cancelled" and start is not None:
+        zone = zone_info(appointment.timezone) if appointment.timezone else context.agent.zone
+        local = start.astimezone(zone)
+        today = (record.ended_at or record.started_at or datetime.now(UTC)).astimezone(zone).date()
         verb = "You're booked" if appointment.status == "booked" else "We have your request"
-        return f"{business}: {verb} for {when}. Reply STOP to opt out."
+        return f"{business}: {verb} for {spoken_datetime(local, today)}. Reply STOP to opt out."
     return f"Thanks for calling {business}. Reply STOP to opt out."
 
 
@@ -275,6 +347,17 @@ async def _payment_link(context: JobContext) -> dict[str, Any]:
     assert payment is not None
     if not context.record.caller_phone:
         return {"skipped": "no caller phone to text the link to"}
+    during = await read_call_effects(context.services.db, context.agent.id, context.record.call_id)
+    if during.payment_link_id and during.payment_link_texted:
+        return {
+            "skipped": "a payment link was made and texted during the call",
+            "payment_link_id": during.payment_link_id,
+        }
+    if during.payment_link_id and during.payment_link_url:
+        # Made during the call but never texted: send that link rather than make a second one.
+        body = f"{context.agent.name}: your payment link: {during.payment_link_url}"
+        sent = await _tool(context, "send_sms", {"to": context.record.caller_phone, "body": body})
+        return {"payment_link_id": during.payment_link_id, "message_id": sent["message"]["message_id"]}
     created = await _tool(
         context,
         "create_payment_link",

@@ -24,6 +24,7 @@ from dbos import DBOS, SetWorkflowID
 
 from tool_server.agents.models import Agent, Capability
 from tool_server.calls.models import CallRecord
+from tool_server.postcall.call_effects import read_call_effects
 from tool_server.postcall.extraction import ExtractionSettings, apply, extract, needs_extraction
 from tool_server.postcall.jobs import JobContext, JobFailedError, plan, run_job
 from tool_server.postcall.ledger import Status
@@ -34,6 +35,8 @@ __all__ = ["Runtime", "call_workflow_id", "job_queue", "load_call", "set_runtime
 logger = logging.getLogger(__name__)
 
 CALL_QUEUE = "postcall"
+# Jobs that start only once the calendar job has ended: the confirmation text says what was booked.
+_AFTER_CALENDAR = frozenset({"confirmation_sms"})
 _JOB_CAPABILITY: dict[str, Capability] = {
     "crm": "crm",
     "calendar": "calendar",
@@ -110,8 +113,16 @@ async def sync_call(record_id: str) -> list[str]:
     """Plan the call's jobs and start each on its integration's queue. Returns the job names."""
     planned = await prepare(record_id)
     base = DBOS.workflow_id
+    jobs = {job for job, _ in planned}
+    later = [(job, queue) for job, queue in planned if job in _AFTER_CALENDAR and "calendar" in jobs]
     for job, queue_name in planned:
-        await start_job(record_id, job, f"{base}:{job}", queue_name)
+        if (job, queue_name) not in later:
+            await start_job(record_id, job, f"{base}:{job}", queue_name)
+    if later:
+        # A checkpointed wait: after a crash the workflow resumes here, not before the calendar job.
+        await DBOS.get_result_async(f"{base}:calendar")
+        for job, queue_name in later:
+            await start_job(record_id, job, f"{base}:{job}", queue_name)
     return [job for job, _ in planned]
 
 
@@ -124,6 +135,12 @@ async def prepare(record_id: str) -> list[tuple[str, str]]:
         logger.warning("post-call sync: record %s or its agent is gone; nothing to do", record_id)
         return []
     record, agent = loaded
+    # What the call did through our own tools comes first: its booking, the name the caller gave.
+    effects = await read_call_effects(services.db, agent.id, record.call_id)
+    enriched = effects.applied_to(record)
+    if enriched is not record:
+        record = enriched
+        await services.calls.update(record_id, record)
     if needs_extraction(record) and "extraction" not in record.analysis:
         settings = ExtractionSettings.from_settings(services.settings)
         today = (record.ended_at or record.started_at or services.clock()).astimezone(agent.zone).date()

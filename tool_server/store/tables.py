@@ -339,4 +339,6 @@ class ToolCallRow(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     latency_ms: Mapped[float] = mapped_column(Float)
     replayed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A write's result, redacted: what the post-call sync links (bookings, contacts, links, texts).
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime]

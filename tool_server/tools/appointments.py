@@ -13,7 +13,7 @@ from tool_server.errors import ErrorCode, ToolError
 from tool_server.spoken import spoken_datetime, spoken_list, zone_label
 from tool_server.timeparse import parse_start
 from tool_server.tools.base import ToolContext, ToolInput, ToolResult, ToolSpec
-from tool_server.tools.fields import Email, Phone, TimeZoneName
+from tool_server.tools.fields import DateTimeText, Email, Phone, TimeZoneName
 from tool_server.tools.views import AppointmentView, appointment_view, slot_view, speak_slots
 
 __all__ = ["BOOK_APPOINTMENT", "CANCEL_APPOINTMENT", "FIND_APPOINTMENTS", "RESCHEDULE_APPOINTMENT"]
@@ -25,7 +25,11 @@ _START_DESCRIPTION = (
 
 
 class BookAppointmentInput(ToolInput):
-    start: str = Field(description=_START_DESCRIPTION, examples=["2026-03-09T10:00", "2026-03-09T10:00:00-04:00"])
+    free_text_fields = frozenset({"notes"})
+
+    start: DateTimeText = Field(
+        description=_START_DESCRIPTION, examples=["2026-03-09T10:00", "2026-03-09T10:00:00-04:00"]
+    )
     duration_minutes: int | None = Field(
         default=None, ge=5, le=480, description="Appointment length. Defaults to the business's slot length."
     )
@@ -44,7 +48,7 @@ class RescheduleAppointmentInput(ToolInput):
     appointment_id: str = Field(
         min_length=1, max_length=64, description="Id from book_appointment or find_appointments."
     )
-    new_start: str = Field(description=_START_DESCRIPTION, examples=["2026-03-10T14:30"])
+    new_start: DateTimeText = Field(description=_START_DESCRIPTION, examples=["2026-03-10T14:30"])
     duration_minutes: int | None = Field(
         default=None, ge=5, le=480, description="New length. Defaults to the current length."
     )

@@ -11,7 +11,7 @@ from tool_server.errors import ToolError
 from tool_server.spoken import spoken_day
 from tool_server.timeparse import parse_day
 from tool_server.tools.base import ToolContext, ToolInput, ToolResult, ToolSpec
-from tool_server.tools.fields import TimeZoneName
+from tool_server.tools.fields import DateText, TimeZoneName
 from tool_server.tools.views import SlotView, slot_view, speak_slots, spread
 
 __all__ = ["CHECK_AVAILABILITY", "CheckAvailabilityInput", "CheckAvailabilityResult"]
@@ -21,13 +21,13 @@ LOOKAHEAD_DAYS = 14
 
 
 class CheckAvailabilityInput(ToolInput):
-    date: str | None = Field(
+    date: DateText | None = Field(
         default=None,
         description="First day to search: YYYY-MM-DD, 'today', 'tomorrow' or a weekday name "
         "(its next occurrence). Leave out to search the coming 7 days.",
         examples=["2026-03-09", "tomorrow", "friday"],
     )
-    end_date: str | None = Field(
+    end_date: DateText | None = Field(
         default=None,
         description="Last day to search, inclusive, same formats as `date`; at most 31 days after it.",
         examples=["2026-03-13"],

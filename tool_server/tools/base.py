@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,9 +19,16 @@ __all__ = ["ToolContext", "ToolInput", "ToolResult", "ToolSpec"]
 
 
 class ToolInput(BaseModel):
-    """Base of every tool's arguments. Unknown arguments are refused so a typo never passes silently."""
+    """Base of every tool's arguments. Unknown arguments are refused so a typo never passes silently.
+
+    Every string field declares a `max_length`; dispatch refuses longer values before reading them.
+    `free_text_fields` names the fields that may hold line breaks and tabs (notes, message bodies);
+    every other string is one line.
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    free_text_fields: ClassVar[frozenset[str]] = frozenset()
 
 
 class ToolResult(BaseModel):

@@ -49,6 +49,8 @@ class CreateContactResult(ToolResult):
 
 
 class AddNoteInput(ToolInput):
+    free_text_fields = frozenset({"note"})
+
     contact_id: str | None = Field(default=None, max_length=64, description="Id from find_contact or create_contact.")
     contact_phone: Phone | None = Field(default=None, description="Find the contact by phone instead of id.")
     contact_email: Email | None = Field(default=None, description="Find the contact by email instead of id.")

@@ -8,16 +8,16 @@ before dispatch derives an idempotency key from the arguments.
 from __future__ import annotations
 
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from integrations.common.zones import UnknownZoneError, canonical_zone_name
 from tool_server.errors import ToolError
 from tool_server.phones import normalize_phone
 
-__all__ = ["Email", "Phone", "TimeZoneName"]
+__all__ = ["DateText", "DateTimeText", "Email", "Phone", "TimeZoneName"]
 
 
 def _phone(value: str, info: ValidationInfo) -> str:
@@ -38,12 +38,9 @@ def _email(value: str) -> str:
 
 def _zone(value: str) -> str:
     try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PydanticCustomError(
-            "invalid_timezone", f"unknown IANA timezone {value!r}; use a name such as 'America/New_York'"
-        ) from None
-    return value
+        return canonical_zone_name(value)
+    except UnknownZoneError as error:
+        raise PydanticCustomError("invalid_timezone", str(error)) from None
 
 
 Phone = Annotated[
@@ -64,8 +61,13 @@ Email = Annotated[
 TimeZoneName = Annotated[
     str,
     Field(
+        max_length=64,
         description="IANA timezone name. Defaults to the business's timezone.",
         examples=["America/New_York", "Europe/London"],
     ),
     AfterValidator(_zone),
 ]
+# A day as a tool takes it: YYYY-MM-DD, 'today', 'tomorrow' or a weekday name.
+DateText = Annotated[str, Field(max_length=32)]
+# A date and time as ISO 8601, with or without an offset.
+DateTimeText = Annotated[str, Field(max_length=64)]

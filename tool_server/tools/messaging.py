@@ -13,6 +13,8 @@ __all__ = ["SEND_SMS"]
 
 
 class SendSmsInput(ToolInput):
+    free_text_fields = frozenset({"body"})
+
     to: Phone = Field(description="The recipient's phone number.")
     body: str = Field(min_length=1, max_length=1600, description="The text to send; plain text, no markdown.")
 

@@ -13,10 +13,12 @@ __all__ = ["CREATE_PAYMENT_LINK", "GET_PAYMENT_STATUS"]
 
 
 class CreatePaymentLinkInput(ToolInput):
+    free_text_fields = frozenset({"description"})
+
     amount_minor: int = Field(
         gt=0, le=100_000_000, description="Amount in the currency's minor units: 4900 means $49.00."
     )
-    currency: str = Field(default="USD", pattern="^[A-Za-z]{3}$", description="ISO 4217 code.")
+    currency: str = Field(default="USD", max_length=3, pattern="^[A-Za-z]{3}$", description="ISO 4217 code.")
     description: str = Field(min_length=1, max_length=250, description="What the payment is for.")
     customer_name: str | None = Field(default=None, max_length=200, description="Who is paying, as they said it.")
     customer_phone: Phone | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,6 +11,7 @@ from pydantic import BaseModel
 from tool_server.agents.models import Agent
 from tool_server.dispatch import CallInfo
 from tool_server.errors import ErrorInfo, ToolError
+from tool_server.json_text import NOT_JSON, loads_or_not_json
 from tool_server.services import Services
 from tool_server.tools.base import ToolSpec
 from tool_server.transports.auth import authenticate_headers
@@ -45,10 +45,10 @@ async def _arguments(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         return {}
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ToolError.invalid("body", f"the body is not valid JSON ({error})") from None
+    parsed = loads_or_not_json(raw)
+    if parsed is NOT_JSON:
+        raise ToolError.invalid("body", "the body is not valid JSON (or is nested too deeply)")
+    return parsed
 
 
 async def current_agent(request: Request) -> Agent:

@@ -13,6 +13,8 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.UNKNOWN_TOOL: 404,
+    ErrorCode.UNKNOWN_ROUTE: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.SLOT_UNAVAILABLE: 409,
     ErrorCode.IDEMPOTENCY_CONFLICT: 409,
     ErrorCode.OPTED_OUT: 409,

@@ -9,8 +9,9 @@ platform's signature over the raw body. A failure is a 401 and nothing runs.
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -21,13 +22,16 @@ from tool_server.agents.models import Agent
 from tool_server.calls.models import CallRecord
 from tool_server.dispatch import CallInfo, ToolOutcome
 from tool_server.errors import ErrorCode, ToolError
+from tool_server.json_text import NOT_JSON, loads_or_not_json
 from tool_server.phones import normalize_phone
 from tool_server.services import Services
+from tool_server.text_checks import without_control_characters
 from tool_server.transports.auth import api_key_from_headers, authenticate_headers
 from tool_server.transports.http_api import CurrentAgent
 from tool_server.transports.http_errors import error_response
 from tool_server.voice import bland, elevenlabs, generic, retell, synthflow, vapi
 from tool_server.voice.exports import EXPORTS, export
+from tool_server.voice.parsing import as_dict
 from tool_server.voice.platform_secrets import PLATFORMS, Platform
 from tool_server.voice.signatures import (
     SignatureError,
@@ -52,11 +56,44 @@ class PlatformSecret(BaseModel):
     secret: str = Field(min_length=8, max_length=512, description="The platform's signing secret or API key.")
 
 
+Normalizer = Callable[[Any], CallRecord]
+
+
 def _json(body: bytes) -> Any:
+    if not body.strip():
+        return {}
+    parsed = loads_or_not_json(body)
+    if parsed is NOT_JSON:
+        raise ToolError.invalid("body", "the body is not valid JSON (or is nested too deeply)")
+    return parsed
+
+
+def _normalized(payload: Any, normalize: Normalizer, phone_region: str) -> tuple[Any, CallRecord]:
+    """The payload without control characters, and the call record read from it."""
+    cleaned = without_control_characters(payload)
     try:
-        return json.loads(body) if body.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise ToolError.invalid("body", "the body is not valid JSON") from None
+        record = normalize(cleaned)
+    except ToolError:
+        raise
+    except Exception as error:
+        # A platform payload of an unexpected shape is refused, never a 500; the log shows where.
+        logger.warning("could not read a call report (%s)", type(error).__name__, exc_info=error)
+        raise ToolError.invalid("body", "the body is not a call report of the documented shape") from None
+    if record.caller_phone:
+        # A number that does not parse is kept as the platform reported it.
+        with contextlib.suppress(ToolError):
+            phone = normalize_phone(record.caller_phone[:64], phone_region, "caller_phone")
+            record = record.model_copy(update={"caller_phone": phone})
+    return cleaned, record
+
+
+def _safe_outcome(tool: str, outcome: ToolOutcome | BaseException) -> ToolOutcome:
+    """A call's outcome, or INTERNAL_ERROR for that call alone when running it raised."""
+    if isinstance(outcome, ToolOutcome):
+        return outcome
+    logger.error("tool call %s in a batch raised", tool[:64], exc_info=outcome)
+    error = ToolError(ErrorCode.INTERNAL_ERROR, "the call failed unexpectedly; it was logged")
+    return ToolOutcome(tool=tool[:64], error=error.info())
 
 
 def _tool_answer(outcome: ToolOutcome) -> Response:
@@ -89,16 +126,18 @@ def build_voice_router(services: Services) -> APIRouter:
         await verify_tool_call(agent, platform, body, request)
         return agent
 
-    async def record(agent: Agent, event: str, normalized: CallRecord, payload: Any, *, final: bool = True) -> Response:
+    async def record(agent: Agent, event: str, payload: Any, normalize: Normalizer, *, final: bool = True) -> Response:
+        """Store one platform event and start the post-call sync when it is the call's last word.
+
+        Cleaning and normalizing a payload of up to a megabyte is CPU work: it runs on a thread.
+        """
+        try:
+            cleaned, normalized = await asyncio.to_thread(_normalized, payload, normalize, agent.phone_region)
+        except ToolError as error:
+            return error_response(error.info())
         if not normalized.call_id:
             return error_response(ToolError.invalid("call_id", "the payload carries no call id").info())
-        if normalized.caller_phone:
-            try:
-                phone = normalize_phone(normalized.caller_phone, agent.phone_region, "caller_phone")
-                normalized = normalized.model_copy(update={"caller_phone": phone})
-            except ToolError:
-                pass  # keep the number as the platform reported it
-        recorded = await services.calls.record(agent.id, event, normalized, payload, final=final)
+        recorded = await services.calls.record(agent.id, event, normalized, cleaned, final=final)
         if recorded.ready and services.sync is not None:
             try:
                 # Only enqueued here, so the platform gets its answer at once.
@@ -127,20 +166,33 @@ def build_voice_router(services: Services) -> APIRouter:
             return error_response(error.info())
         kind = message.get("type")
         if kind == "tool-calls":
+            try:
+                calls = vapi.tool_calls(message)
+            except ToolError as error:
+                return error_response(error.info())
             call_id, caller = vapi.call_context(message)
-            calls = vapi.tool_calls(message)
+            info = CallInfo(transport="vapi", call_id=call_id, caller_phone=caller)
 
-            async def run(tool_call: vapi.ToolCall) -> dict[str, str]:
-                info = CallInfo(transport="vapi", call_id=call_id, caller_phone=caller)
+            async def run(tool_call: vapi.ToolCall) -> ToolOutcome:
                 arguments: Any = tool_call.arguments if tool_call.arguments is not None else "unparseable"
-                outcome = await services.dispatcher.execute(agent, tool_call.name, arguments, info)
-                return vapi.result_entry(tool_call, outcome)
+                return await services.dispatcher.execute(agent, tool_call.name, arguments, info)
 
-            # Parallel calls run concurrently; results keep the order of the calls.
-            return JSONResponse({"results": list(await asyncio.gather(*(run(c) for c in calls)))})
+            # Parallel calls run concurrently; each keeps its own result whatever another one does,
+            # and results keep the order of the calls.
+            outcomes = await asyncio.gather(*(run(c) for c in calls), return_exceptions=True)
+            results = [
+                vapi.result_entry(tool_call, _safe_outcome(tool_call.name, outcome))
+                for tool_call, outcome in zip(calls, outcomes, strict=True)
+            ]
+            return JSONResponse({"results": results})
         if kind == "end-of-call-report":
-            return await record(agent, "end-of-call-report", vapi.normalize(message), message)
-        return JSONResponse({})
+            return await record(agent, "end-of-call-report", message, vapi.normalize)
+        if kind in vapi.IGNORED_MESSAGES:
+            return JSONResponse({})
+        shown = str(kind)[:64] if kind is not None else "nothing"
+        return error_response(
+            ToolError.invalid("message.type", f"{shown} is not a Vapi server message this endpoint takes").info()
+        )
 
     async def retell_function(tool: str, request: Request) -> Response:
         try:
@@ -212,7 +264,7 @@ def build_voice_router(services: Services) -> APIRouter:
             return JSONResponse({"event": event, "ignored": True})
         # call_analyzed follows call_ended with the summary and sentiment; it starts the sync.
         final = event == "call_analyzed"
-        return await record(agent, event, retell.normalize(payload.get("call") or {}), payload, final=final)
+        return await record(agent, event, payload, _retell_call, final=final)
 
     @router.post("/voice/elevenlabs/webhook/{agent_id}", summary="ElevenLabs post_call_transcription")
     async def elevenlabs_webhook(agent_id: str, request: Request) -> Response:
@@ -228,7 +280,7 @@ def build_voice_router(services: Services) -> APIRouter:
         event = str(payload.get("type", ""))
         if event != "post_call_transcription":
             return JSONResponse({"event": event, "ignored": True})
-        return await record(agent, event, elevenlabs.normalize(payload.get("data") or {}), payload)
+        return await record(agent, event, payload, _elevenlabs_data)
 
     @router.post("/voice/bland/webhook/{agent_id}", summary="Bland post-call webhook")
     async def bland_webhook(agent_id: str, request: Request) -> Response:
@@ -241,7 +293,7 @@ def build_voice_router(services: Services) -> APIRouter:
             return error_response(ToolError(ErrorCode.UNAUTHORIZED, str(error)).info())
         except ToolError as error:
             return error_response(error.info())
-        return await record(agent, "call_completed", bland.normalize(payload), payload)
+        return await record(agent, "call_completed", payload, bland.normalize)
 
     @router.post("/voice/synthflow/webhook/{agent_id}", summary="Synthflow post-call webhook")
     async def synthflow_webhook(agent_id: str, request: Request) -> Response:
@@ -256,7 +308,7 @@ def build_voice_router(services: Services) -> APIRouter:
             return error_response(ToolError(ErrorCode.UNAUTHORIZED, str(error)).info())
         except ToolError as error:
             return error_response(error.info())
-        return await record(agent, "post_call", synthflow.normalize(payload), payload)
+        return await record(agent, "post_call", payload, synthflow.normalize)
 
     # -- the generic call API and records -----------------------------------------------------------
 
@@ -268,7 +320,14 @@ def build_voice_router(services: Services) -> APIRouter:
                 raise ToolError.invalid("body", "the body must be a JSON object")
         except ToolError as error:
             return error_response(error.info())
-        return await record(agent, str(payload.get("event") or "call_completed"), generic.normalize(payload), payload)
+        event = payload.get("event") or "call_completed"
+        if not isinstance(event, str) or len(event) > 64:
+            return error_response(ToolError.invalid("event", "must be a short string such as call_completed").info())
+
+        def flat(cleaned: Any) -> CallRecord:
+            return generic.parse(cleaned, phone_region=agent.phone_region)
+
+        return await record(agent, event, payload, flat)
 
     @router.get("/v1/calls/{call_id}", tags=["calls"], summary="A call record, with every platform payload")
     async def get_call(call_id: str, agent: CurrentAgent) -> Response:
@@ -317,6 +376,14 @@ def build_voice_router(services: Services) -> APIRouter:
         )
 
     return router
+
+
+def _retell_call(payload: Any) -> CallRecord:
+    return retell.normalize(as_dict(as_dict(payload).get("call")))
+
+
+def _elevenlabs_data(payload: Any) -> CallRecord:
+    return elevenlabs.normalize(as_dict(as_dict(payload).get("data")))
 
 
 def _text(value: Any) -> str | None:

@@ -15,6 +15,8 @@ from typing import Any
 
 from tool_server.calls.models import CallRecord, Turn
 from tool_server.dispatch import ToolOutcome
+from tool_server.errors import ToolError
+from tool_server.json_text import loads_or_not_json
 from tool_server.voice.parsing import (
     appointment_from_tool_results,
     as_dict,
@@ -24,7 +26,47 @@ from tool_server.voice.parsing import (
     turns_from_text,
 )
 
-__all__ = ["ToolCall", "as_message", "call_context", "normalize", "result_entry", "tool_calls"]
+__all__ = [
+    "IGNORED_MESSAGES",
+    "MAX_TOOL_CALLS",
+    "ToolCall",
+    "as_message",
+    "call_context",
+    "normalize",
+    "result_entry",
+    "tool_calls",
+]
+
+# Vapi server messages this endpoint acknowledges with 200 `{}` and does nothing with: call
+# progress, transcripts and speech events, and requests whose empty answer means "Vapi's default"
+# (OpenAPI `CreateAssistantDTO.serverMessages`; shared/reference/voice-platforms.md §1.2).
+IGNORED_MESSAGES = frozenset(
+    {
+        "assistant-request",
+        "assistant.started",
+        "call.deleted",
+        "call.artifact.upload",
+        "conversation-update",
+        "function-call",
+        "handoff-destination-request",
+        "hang",
+        "knowledge-base-request",
+        "language-change-detected",
+        "model-output",
+        "phone-call-control",
+        "speech-update",
+        "status-update",
+        "transcript",
+        'transcript[transcriptType="final"]',
+        "transfer-destination-request",
+        "transfer-update",
+        "user-interrupted",
+        "voice-input",
+        "voice-request",
+    }
+)
+# More calls than a model makes in one turn is not a turn: refuse the batch rather than run it.
+MAX_TOOL_CALLS = 32
 
 
 @dataclass(frozen=True)
@@ -40,10 +82,7 @@ def _arguments(raw: Any) -> dict[str, Any] | None:
     if raw is None:
         return {}
     if isinstance(raw, str):
-        try:
-            raw = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            return None
+        raw = loads_or_not_json(raw) if raw.strip() else {}
     return raw if isinstance(raw, dict) else None
 
 
@@ -53,13 +92,37 @@ def as_message(body: Any) -> dict[str, Any]:
     return as_dict(body.get("message")) or body
 
 
+def _call_items(message: dict[str, Any]) -> tuple[str, list[Any]]:
+    if "toolCallList" in message:
+        items = message["toolCallList"]
+        if not isinstance(items, list):
+            raise ToolError.invalid("message.toolCallList", "must be a list of tool calls")
+        return "message.toolCallList", items
+    tools = message.get("toolWithToolCallList")
+    if not isinstance(tools, list):
+        raise ToolError.invalid("message.toolCallList", "a tool-calls message needs a toolCallList")
+    return "message.toolWithToolCallList", [as_dict(tool).get("toolCall") for tool in tools]
+
+
 def tool_calls(message: dict[str, Any]) -> list[ToolCall]:
-    items = message.get("toolCallList")
-    if not isinstance(items, list):
-        items = [as_dict(tool).get("toolCall") for tool in message.get("toolWithToolCallList") or []]
+    """The calls of a `tool-calls` message; a VALIDATION_ERROR when the list itself is malformed.
+
+    An entry without an id cannot be answered (Vapi matches results by `toolCallId`), so it fails
+    the request; an entry with an unknown name or bad arguments gets its own error result.
+    """
+    where, items = _call_items(message)
+    if not items:
+        raise ToolError.invalid(where, "holds no tool calls")
+    if len(items) > MAX_TOOL_CALLS:
+        raise ToolError.invalid(where, f"holds {len(items)} tool calls; at most {MAX_TOOL_CALLS} are taken at once")
     calls = []
-    for item in items:
-        item = as_dict(item)
+    for index, raw_item in enumerate(items):
+        if not isinstance(raw_item, dict):
+            raise ToolError.invalid(f"{where}[{index}]", "must be an object with an id and a function")
+        item = raw_item
+        call_id = item.get("id")
+        if not isinstance(call_id, str) or not call_id.strip() or len(call_id) > 255:
+            raise ToolError.invalid(f"{where}[{index}].id", "must be the tool call's id (a string)")
         function = as_dict(item.get("function"))
         raw = next(
             (
@@ -74,13 +137,8 @@ def tool_calls(message: dict[str, Any]) -> list[ToolCall]:
             ),
             None,
         )
-        calls.append(
-            ToolCall(
-                id=str(item.get("id", "")),
-                name=str(function.get("name") or item.get("name") or ""),
-                arguments=_arguments(raw),
-            )
-        )
+        name = function.get("name") or item.get("name") or ""
+        calls.append(ToolCall(id=call_id, name=name[:64] if isinstance(name, str) else "", arguments=_arguments(raw)))
     return calls
 
 
@@ -107,35 +165,58 @@ def result_entry(call: ToolCall, outcome: ToolOutcome) -> dict[str, str]:
     return entry
 
 
+def _messages(message: dict[str, Any], artifact: dict[str, Any]) -> list[Any]:
+    for source in (artifact.get("messages"), message.get("messages"), artifact.get("messagesOpenAIFormatted")):
+        if isinstance(source, list) and source:
+            return source
+    return []
+
+
+def _turns(items: list[Any]) -> tuple[list[Turn], list[tuple[str | None, Any]]]:
+    turns: list[Turn] = []
+    tool_results: list[tuple[str | None, Any]] = []
+    for raw in items:
+        item = as_dict(raw)
+        role = str(item.get("role", ""))
+        at = item.get("secondsFromStart")
+        at_seconds = float(at) if isinstance(at, int | float) and not isinstance(at, bool) else None
+        if role in ("tool_call_result", "tool"):
+            result = item.get("result", item.get("content"))
+            tool_results.append((as_str(item.get("name")), result))
+            turns.append(Turn(speaker="tool", text=str(result if result is not None else ""), at_seconds=at_seconds))
+        elif isinstance(item.get("message"), str) and item["message"]:
+            turns.append(Turn(speaker=speaker(role), text=item["message"], at_seconds=at_seconds))
+    return turns, tool_results
+
+
 def normalize(message: dict[str, Any]) -> CallRecord:
-    """An `end-of-call-report` as a call record."""
+    """An `end-of-call-report` as a call record.
+
+    Reads the documented shape (`artifact.messages|transcript|recordingUrl|recording`,
+    `analysis.summary`) and the older one that carried `transcript`, `messages`, `summary`,
+    `recordingUrl` and `stereoRecordingUrl` at the top of the message.
+    """
     call = as_dict(message.get("call"))
     customer = as_dict(message.get("customer")) or as_dict(call.get("customer"))
     artifact = as_dict(message.get("artifact"))
     analysis = as_dict(message.get("analysis"))
     started = parse_time(message.get("startedAt") or call.get("startedAt"))
     ended = parse_time(message.get("endedAt") or call.get("endedAt"))
-    turns: list[Turn] = []
-    tool_results: list[tuple[str | None, Any]] = []
-    for item in artifact.get("messages") or []:
-        item = as_dict(item)
-        role = str(item.get("role", ""))
-        if role in ("tool_call_result", "tool"):
-            tool_results.append((as_str(item.get("name")), item.get("result")))
-            turns.append(
-                Turn(speaker="tool", text=str(item.get("result", "")), at_seconds=item.get("secondsFromStart"))
-            )
-        elif item.get("message"):
-            turns.append(
-                Turn.model_validate(
-                    {"speaker": speaker(role), "text": str(item["message"]), "at_seconds": item.get("secondsFromStart")}
-                )
-            )
-    if not turns:
-        turns = turns_from_text(as_str(artifact.get("transcript")))
+    turns, tool_results = _turns(_messages(message, artifact))
+    if not any(turn.speaker != "tool" for turn in turns):
+        text = as_str(artifact.get("transcript")) or as_str(message.get("transcript"))
+        turns = turns_from_text(text) + [turn for turn in turns if turn.speaker == "tool"]
     kind = str(call.get("type", ""))
     recording = as_dict(artifact.get("recording"))
-    recording_url = artifact.get("recordingUrl") or recording.get("mono") or artifact.get("stereoRecordingUrl")
+    recording_url = (
+        artifact.get("recordingUrl")
+        or recording.get("mono")
+        or artifact.get("stereoRecordingUrl")
+        or recording.get("stereoUrl")
+        or message.get("recordingUrl")
+        or message.get("stereoRecordingUrl")
+    )
+    summary = analysis.get("summary") or message.get("summary")
     return CallRecord(
         call_id=str(call.get("id", "")),
         platform="vapi",
@@ -148,7 +229,7 @@ def normalize(message: dict[str, Any]) -> CallRecord:
         ended_at=ended,
         duration_seconds=(ended - started).total_seconds() if started and ended else None,
         outcome=as_str(message.get("endedReason") or call.get("endedReason")),
-        summary=as_str(analysis.get("summary")),
+        summary=as_str(summary),
         transcript=turns,
         recording_url=as_str(recording_url),
         appointment=appointment_from_tool_results(tool_results),
