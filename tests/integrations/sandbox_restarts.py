@@ -1,8 +1,8 @@
 """An emulator restarted from its state file, as the server's persisted emulators are across a restart.
 
-Two emulators of one provider are served on one 127.0.0.1 socket: `before` (mounted at
-`/sandbox/before`) takes the test's writes, then `restart()` saves its state with `save()` and
-starts `after` (at `/sandbox/after`) from that file with `persist_to`, as a new process would.
+Two emulators of one provider are served at the same mount (`/sandbox/<provider>`) on two
+127.0.0.1 sockets: `before` takes the test's writes, then `restart()` saves its state with
+`save()` and starts `after` from that file with `persist_to`, as the next process would.
 """
 
 from __future__ import annotations
@@ -25,18 +25,26 @@ __all__ = ["Restart", "restartable"]
 class Restart:
     """Two emulators of one provider: the one before a restart, and the one after it."""
 
-    served: ServedSandboxes
-    before: Sandbox
-    after: Sandbox
+    name: str
+    served_before: ServedSandboxes
+    served_after: ServedSandboxes
     path: Path
 
     @property
+    def before(self) -> Sandbox:
+        return self.served_before.sandboxes[self.name]
+
+    @property
+    def after(self) -> Sandbox:
+        return self.served_after.sandboxes[self.name]
+
+    @property
     def url_before(self) -> str:
-        return self.served.url("before")
+        return self.served_before.url(self.name)
 
     @property
     def url_after(self) -> str:
-        return self.served.url("after")
+        return self.served_after.url(self.name)
 
     def restart(self) -> None:
         """`before` saves its state to the file; `after` starts from that file."""
@@ -54,8 +62,7 @@ class Restart:
 
 
 @contextlib.contextmanager
-def restartable(build: Callable[[], Sandbox], path: Path) -> Iterator[Restart]:
+def restartable(name: str, build: Callable[[], Sandbox], path: Path) -> Iterator[Restart]:
     """Two fresh emulators from `build`, served until the block ends, restarting through `path`."""
-    before, after = build(), build()
-    with serve_sandboxes({"before": before, "after": after}) as served:
-        yield Restart(served, before, after, path)
+    with serve_sandboxes({name: build()}) as before, serve_sandboxes({name: build()}) as after:
+        yield Restart(name, before, after, path)

@@ -906,7 +906,7 @@ def test_an_event_naming_a_zone_folder_is_read_in_the_connections_zone_instead_o
 
 @pytest.fixture
 def restart(tmp_path: Path) -> Iterator[Restart]:
-    with restartable(SPEC.sandbox, tmp_path / "google_calendar.json") as running:
+    with restartable("google_calendar", SPEC.sandbox, tmp_path / "google_calendar.json") as running:
         yield running
 
 

@@ -1404,7 +1404,7 @@ def test_the_emulator_takes_a_star_in_a_token_search_for_any_characters_and_noth
 
 @pytest.fixture
 def restart(tmp_path: Path) -> Iterator[Restart]:
-    with restartable(SPEC.sandbox, tmp_path / "hubspot.json") as running:
+    with restartable("hubspot", SPEC.sandbox, tmp_path / "hubspot.json") as running:
         yield running
 
 

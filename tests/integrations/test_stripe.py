@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import sys
 import time
 import typing
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,18 +30,20 @@ from integrations.capabilities.errors import (
     RateLimitedError,
     UpstreamError,
 )
-from integrations.capabilities.models import PaymentLinkRequest
+from integrations.capabilities.models import PaymentLink, PaymentLinkRequest
 from integrations.capabilities.payments import PaymentsProvider
 from integrations.common.deadline import deadline_scope
 from integrations.common.sandbox import Fault, RecordedRequest, Sandbox
 from integrations.common.spec import Checkable, ConnectorEnv, SandboxConnection
 from integrations.common.vault import MemoryVault
-from integrations.stripe import SPEC
+from integrations.stripe import SPEC, sandbox_wire
 from integrations.stripe.connector import StripeConnector
 from integrations.stripe.errors import translate
 from integrations.stripe.mappers import idempotency_keys, phone_search_query
 from integrations.stripe.sandbox import SANDBOX_API_KEY
-from integrations.stripe.sandbox_state import StripeState
+from integrations.stripe.sandbox_state import Remembered, StripeState
+from integrations.stripe.sandbox_wire import parse_search
+from tests.integrations.sandbox_restarts import Restart, restartable
 from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
 from tests.support.specs import SPECS, OpenApi, form_to_nested
 
@@ -818,3 +822,164 @@ async def test_emulator_objects_validate_against_the_2023_schemas_and_carry_the_
     assert set(FIXTURES["customer"]) == set(customer)
     # The filter only forgives nulls: a wrong type is still reported.
     assert schema_problems("customer", {**customer, "balance": "lots"}) != []
+
+
+# -- state across a restart -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restart(tmp_path: Path) -> Iterator[Restart]:
+    with restartable("stripe", SPEC.sandbox, tmp_path / "stripe.json") as running:
+        yield running
+
+
+def link_fields(link: PaymentLink) -> tuple[str, str, int, str, str, str]:
+    return (link.id, link.url, link.amount_minor, link.currency, link.description, link.status)
+
+
+async def test_after_a_restart_the_connector_finds_the_same_links_and_a_retried_create_replays_its_answer(
+    restart: Restart,
+) -> None:
+    before_connection = SPEC.sandbox_connection(restart.url_before)
+    vault = MemoryVault(before_connection.secrets)
+    before = build(before_connection, vault)
+    link = await before.create_payment_link(deposit())
+    settled = await before.create_payment_link(
+        deposit(amount_minor=2500, description="Whitening", idempotency_key="agt_1:call_2:create_payment_link")
+    )
+    async with httpx.AsyncClient() as client:
+        assert (await client.post(f"{restart.url_before}/_pay/{settled.id}")).status_code == 200
+
+    restart.restart()
+    dump_before, dump_after = await restart.dumps()
+    after = build(SPEC.sandbox_connection(restart.url_after), vault)
+
+    assert dump_after == dump_before
+    assert link_fields(await after.payment_status(link.id)) == link_fields(link)
+    assert (await after.payment_status(settled.id)).status == "paid"
+    again = await after.create_payment_link(deposit())
+    assert link_fields(again) == link_fields(link)
+    _, dump_at_the_end = await restart.dumps()
+    assert dump_at_the_end == dump_before
+    [retried] = [r for r in restart.after.provider_requests() if r.method == "POST"]
+    assert retried.headers["idempotency-key"] in dump_before["idempotency_keys"]
+
+
+def test_a_snapshot_restores_the_same_account_through_json_and_shares_nothing_with_it() -> None:
+    state = StripeState(clock=lambda: NOW.timestamp())
+    customer = state.create_customer({"email": "ada@example.com", "metadata": {"k": "v"}})
+    params = {"mode": "payment", "success_url": "https://dental.example/thanks", "customer": customer["id"]}
+    items = [{"quantity": "1", "price_data": {"currency": "usd", "unit_amount": "4900", "product_data": {"name": "X"}}}]
+    session = state.create_session({**params, "line_items": items})
+    state.pay(session["id"])
+    state.idempotency["key-1"] = Remembered("fingerprint", 200, {"id": session["id"]}, "req_1")
+    snapshot = state.snapshot()
+    restored = StripeState(clock=lambda: NOW.timestamp())
+
+    restored.restore(json.loads(json.dumps(snapshot)))
+    snapshot["customers"][customer["id"]]["metadata"]["k"] = "changed"
+    snapshot["idempotency"].clear()
+
+    assert restored.dump() == state.dump()
+    assert restored.idempotency == state.idempotency
+    assert state.customer(customer["id"])["metadata"] == {"k": "v"}
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"version": 2}, ValueError),
+        ({"line_items": {"cs_test_elsewhere": []}}, ValueError),
+        ({"customers": {"cus_a": {"id": "cus_b"}}}, KeyError),
+        ({"idempotency": {"key": {"fingerprint": "f", "status": "200", "body": {}, "request_id": "r"}}}, ValueError),
+    ],
+    ids=["a later version", "line items of an unknown session", "a customer under another id", "a status as text"],
+)
+def test_a_snapshot_this_account_did_not_write_is_refused_and_leaves_the_account_as_it_was(
+    change: dict[str, Any], error: type[Exception]
+) -> None:
+    state = StripeState()
+    state.create_customer({"email": "ada@example.com"})
+    snapshot = {**state.snapshot(), **change}
+    before = state.dump()
+
+    with pytest.raises(error):
+        state.restore(snapshot)
+
+    assert state.dump() == before
+
+
+# -- the search query language, against the `re` parser it replaced ---------------------------------------
+
+# The parser before it moved to RE2, with a backreference and a lookahead; kept here as the reference.
+_BACKTRACKING_CLAUSE = re.compile(
+    r"""\s*(?P<negate>-)?(?P<field>[a-z_]+(?:\[['"][^'"]+['"]\])?)(?P<op>:|~)"""
+    r"""(?P<quote>['"])(?P<value>(?:\\.|(?!(?P=quote)).)*)(?P=quote)\s*"""
+)
+_QUERY_PIECES = ["a", "'", '"', "\\", " ", "\u00a0", "\u2003", "\n", "\x0b", ":", "~", "-", "[", "]", "x"]
+
+
+def _random_clause(rng: random.Random) -> str:
+    quote = rng.choice("'\"")
+    value = "".join(rng.choice(_QUERY_PIECES) for _ in range(rng.randint(0, 8)))
+    field = rng.choice(["name", "email", "metadata['k']", 'metadata["k"]', "x_y", "Name"])
+    closing = rng.choice([quote, quote, "", "'", '"'])
+    return (
+        rng.choice(["", " ", "\u00a0", "\x0b"])
+        + rng.choice(["", "-"])
+        + field
+        + rng.choice(":~")
+        + quote
+        + value
+        + closing
+        + rng.choice(["", " ", "\u2003", "\n", " AND ", " OR "])
+    )
+
+
+def _clause_as_the_old_parser_read_it(query: str, position: int) -> tuple[Any, ...] | None:
+    found = _BACKTRACKING_CLAUSE.match(query, position)
+    if found is None:
+        return None
+    return (found.span(), found["negate"], found["field"], found["op"], found["value"])
+
+
+def _clause_as_the_parser_reads_it(query: str, position: int) -> tuple[Any, ...] | None:
+    found = sandbox_wire._CLAUSE.match(query, position)
+    if found is None:
+        return None
+    value = found["single"] if found["single"] is not None else found["double"]
+    return (found.span(), found["negate"], found["field"], found["op"], value)
+
+
+def test_the_search_clause_parser_reads_every_query_as_the_backtracking_one_did() -> None:
+    rng = random.Random(20260304)
+    queries = [_random_clause(rng) for _ in range(20_000)]
+    queries += ["".join(rng.choice([*_QUERY_PIECES, "name:", "AND "]) for _ in range(12)) for _ in range(5_000)]
+
+    differences = [
+        (query, position)
+        for query in queries
+        for position in (0, 1)
+        if _clause_as_the_parser_reads_it(query, position) != _clause_as_the_old_parser_read_it(query, position)
+    ]
+    parsed = [query for query in queries if _clause_as_the_old_parser_read_it(query, 0) is not None]
+
+    assert differences == []
+    assert len(parsed) > 5_000
+
+
+@pytest.mark.parametrize(
+    ("query", "matches"),
+    [
+        ("name:'dan o\\'brien'", True),
+        ('name:"dan o\'brien"', True),
+        ('name~"o\'b"', True),
+        ("-name:'dan o\\'brien'", False),
+        ("name:'dan'\u00a0OR\u00a0email:'dan@example.com'", True),
+        ("metadata['tier']:\"gold\" AND name:'DAN O\\'BRIEN'", True),
+    ],
+)
+def test_search_values_take_either_quote_and_escapes_and_clauses_any_whitespace(query: str, matches: bool) -> None:
+    customer = {"name": "Dan O'Brien", "email": "dan@example.com", "metadata": {"tier": "gold"}}
+
+    assert parse_search(query)(customer) is matches
