@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from integrations.common.zones import canonical_zone_name
 from tool_server.agents.keys import generate_key, hash_key
 from tool_server.agents.models import Agent, Capability, Connection
 from tool_server.clock import Clock
@@ -80,7 +81,11 @@ class AgentRepository:
         connections: Sequence[Connection] = (),
         secrets: Mapping[str, Mapping[str, str]] | None = None,
     ) -> CreatedAgent:
-        """A new agent with its first key. `secrets` maps a capability to its connection's secrets."""
+        """A new agent with its first key. `secrets` maps a capability to its connection's secrets.
+
+        Raises `UnknownZoneError` (a ValueError) for a zone the one zone validator refuses.
+        """
+        timezone = canonical_zone_name(timezone)
         now = self._clock()
         agent_id = new_id("agt")
         key = generate_key()
