@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,9 +33,16 @@ from integrations.common.spec import Checkable, ConnectorEnv
 from integrations.common.vault import MemoryVault
 from integrations.twilio import SPEC, TwilioMessaging
 from integrations.twilio.errors import MaybeSentError, translate
-from integrations.twilio.sandbox import SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, SANDBOX_FROM_NUMBER, TwilioState
+from integrations.twilio.sandbox import (
+    SANDBOX_ACCOUNT_SID,
+    SANDBOX_AUTH_TOKEN,
+    SANDBOX_FROM_NUMBER,
+    TwilioApiError,
+    TwilioState,
+)
 from integrations.twilio.transport import rebase
 from integrations.twilio.webhooks import StatusPayloadError, opt_change, parse_status, sign, validate_signature
+from tests.integrations.sandbox_restarts import Restart, restartable
 from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
 from tests.support.specs import OpenApi
 
@@ -905,3 +914,96 @@ async def test_a_process_that_died_before_sending_leaves_the_text_to_be_sent_onc
 
     assert [(r.method, r.path) for r in sandbox.provider_requests()] == [("GET", MESSAGES), ("POST", MESSAGES)]
     assert [m["sid"] for m in outbound(state)] == [message.id]
+
+
+# -- state across a restart ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def restart(tmp_path: Path) -> Iterator[Restart]:
+    with restartable("twilio", SPEC.sandbox, tmp_path / "twilio.json") as running:
+        yield running
+
+
+def twilio_at(base_url: str) -> TwilioMessaging:
+    """A connector in a new process: its ledger of sends is empty."""
+    connection = SPEC.sandbox_connection(base_url)
+    env = ConnectorEnv(
+        clock=lambda: NOW, connection_id="con_test", public_url="http://127.0.0.1:9", timezone="America/New_York"
+    )
+    connector = SPEC.build(
+        SPEC.settings_model.model_validate(connection.settings), MemoryVault(connection.secrets), env
+    )
+    assert isinstance(connector, TwilioMessaging)
+    return connector
+
+
+async def test_after_a_restart_a_resumed_send_finds_the_text_already_sent_and_opt_outs_still_hold(
+    restart: Restart,
+) -> None:
+    other = "+12125550199"
+    started = datetime.now(UTC)
+    message = await twilio_at(restart.url_before).send_sms(CALLER, "See you Monday at 10 AM.", idempotency_key="k-1")
+    state_before = restart.before.state
+    assert isinstance(state_before, TwilioState)
+    state_before.receive_inbound(other, "STOP")
+    state_before.advance(message.id, "delivered")
+
+    restart.restart()
+    dump_before, dump_after = await restart.dumps()
+    after = twilio_at(restart.url_after)
+
+    assert dump_after == dump_before
+    again = await after.send_sms(CALLER, "See you Monday at 10 AM.", idempotency_key="k-1", earlier_attempt_at=started)
+    assert (again.id, again.status) == (message.id, "delivered")
+    assert posts(restart.after) == []
+    with pytest.raises(RecipientOptedOutError):
+        await after.send_sms(other, "Hello")
+    _, dump_at_the_end = await restart.dumps()
+    assert dump_at_the_end == dump_before
+
+
+def test_a_snapshot_restores_the_same_account_through_json_and_shares_nothing_with_it(state: TwilioState) -> None:
+    sent = state.create({"To": CALLER, "From": SANDBOX_FROM_NUMBER, "Body": "Hi", "StatusCallback": "https://x/y"})
+    state.receive_inbound(CALLER, "STOP")
+    snapshot = state.snapshot()
+    restored = TwilioState()
+
+    restored.restore(json.loads(json.dumps(snapshot)))
+    snapshot["messages"][0]["body"] = "changed"
+    snapshot["opted_out"].clear()
+
+    assert restored.dump() == state.dump()
+    assert state.get(sent["sid"]) == sent
+    assert restored.advance(sent["sid"], "sent") is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"version": 2}, ValueError),
+        ({"messages": [{"sid": "SM1", "body": "Hi"}]}, KeyError),
+        ({"opted_out": CALLER}, ValueError),
+        ({"status_callbacks": {"SM1": None}}, ValueError),
+    ],
+    ids=["a later version", "a message without its fields", "opt-outs as text", "a callback that is no url"],
+)
+def test_a_snapshot_this_account_did_not_write_is_refused_and_leaves_the_account_as_it_was(
+    state: TwilioState, change: dict[str, Any], error: type[Exception]
+) -> None:
+    state.create({"To": CALLER, "From": SANDBOX_FROM_NUMBER, "Body": "Hi"})
+    snapshot = {**state.snapshot(), **change}
+    before = state.dump()
+
+    with pytest.raises(error):
+        state.restore(snapshot)
+
+    assert state.dump() == before
+
+
+@pytest.mark.parametrize("to", ["+12125550142x", "+1212555014", "+0212555014", "12125550142", "+1 212 555 0142"])
+def test_the_emulator_refuses_a_recipient_that_is_not_a_whole_e164_number(state: TwilioState, to: str) -> None:
+    with pytest.raises(TwilioApiError) as raised:
+        state.create({"To": to, "From": SANDBOX_FROM_NUMBER, "Body": "Hi"})
+
+    assert raised.value.code == 21211
