@@ -882,6 +882,16 @@ def test_settings_with_a_zone_that_is_not_an_iana_zone_are_a_validation_error_on
     assert [error["loc"] for error in raised.value.errors()] == [("timezone",)]
 
 
+def test_rules_that_fall_back_to_an_agent_zone_that_is_a_folder_are_a_validation_error_on_timezone() -> None:
+    settings = GoogleCalendarSettings.model_validate({})
+
+    with pytest.raises(ValidationError) as raised:
+        settings.rules("America")
+
+    assert [error["loc"] for error in raised.value.errors()] == [("timezone",)]
+    assert settings.rules("Europe/Paris").zone == ZoneInfo("Europe/Paris")
+
+
 def test_settings_spell_a_zone_given_in_the_wrong_case_as_the_zone_database_does() -> None:
     assert GoogleCalendarSettings.model_validate({"timezone": "america/new_york"}).timezone == "America/New_York"
 
