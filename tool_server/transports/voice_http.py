@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -68,11 +69,16 @@ def _json(body: bytes) -> Any:
     return parsed
 
 
-def _normalized(payload: Any, normalize: Normalizer, phone_region: str) -> tuple[Any, CallRecord]:
-    """The payload without control characters, and the call record read from it."""
+def _normalized(payload: Any, normalize: Normalizer, phone_region: str, *, strict: bool) -> tuple[Any, CallRecord]:
+    """The payload without control characters, and the call record read from it.
+
+    A platform's payload is cleaned before it is read (the caller cannot fix the platform's
+    report); a `strict` one (our own `/v1/calls` shape) is read as sent, so control characters
+    are refused with the field named.
+    """
     cleaned = without_control_characters(payload)
     try:
-        record = normalize(cleaned)
+        record = normalize(payload if strict else cleaned)
     except ToolError:
         raise
     except Exception as error:
@@ -126,13 +132,17 @@ def build_voice_router(services: Services) -> APIRouter:
         await verify_tool_call(agent, platform, body, request)
         return agent
 
-    async def record(agent: Agent, event: str, payload: Any, normalize: Normalizer, *, final: bool = True) -> Response:
+    async def record(
+        agent: Agent, event: str, payload: Any, normalize: Normalizer, *, final: bool = True, strict: bool = False
+    ) -> Response:
         """Store one platform event and start the post-call sync when it is the call's last word.
 
         Cleaning and normalizing a payload of up to a megabyte is CPU work: it runs on a thread.
         """
         try:
-            cleaned, normalized = await asyncio.to_thread(_normalized, payload, normalize, agent.phone_region)
+            cleaned, normalized = await asyncio.to_thread(
+                partial(_normalized, payload, normalize, agent.phone_region, strict=strict)
+            )
         except ToolError as error:
             return error_response(error.info())
         if not normalized.call_id:
@@ -327,7 +337,7 @@ def build_voice_router(services: Services) -> APIRouter:
         def flat(cleaned: Any) -> CallRecord:
             return generic.parse(cleaned, phone_region=agent.phone_region)
 
-        return await record(agent, event, payload, flat)
+        return await record(agent, event, payload, flat, strict=True)
 
     @router.get("/v1/calls/{call_id}", tags=["calls"], summary="A call record, with every platform payload")
     async def get_call(call_id: str, agent: CurrentAgent) -> Response:

@@ -157,8 +157,9 @@ def _line(data: Any) -> str:
 def result_entry(call: ToolCall, outcome: ToolOutcome) -> dict[str, str]:
     entry = {"toolCallId": call.id, "name": call.name}
     if outcome.error is not None:
+        error = outcome.error
         entry["error"] = _line(
-            {"code": outcome.error.code.value, "message": outcome.error.message, "speech": outcome.error.speech}
+            {"code": error.code.value, "message": error.message, "speech": error.speech, "field": error.field}
         )
     else:
         entry["result"] = _line(outcome.result)
