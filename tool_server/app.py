@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
@@ -26,7 +28,7 @@ from tool_server.transports.mcp_http import McpHttpEndpoint
 from tool_server.transports.provider_webhooks import build_webhooks_router
 from tool_server.transports.voice_http import build_voice_router
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "sandbox_state_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,17 @@ short sentence an agent can say; every error is `{"error": {"code", "message", "
 Writes are idempotent: send `Idempotency-Key`, or `X-Call-Id` to deduplicate within a call.
 MCP (streamable HTTP) is served at `/mcp` with the same bearer key.
 """
+
+
+def sandbox_state_dir(settings: ServerSettings) -> Path:
+    """Where the emulators keep their state: the setting when given, else beside an SQLite database
+    (each database its own sandbox world), else under the data home."""
+    if "sandbox_state_dir" in settings.model_fields_set:
+        return settings.sandbox_state_dir
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).expanduser().resolve().parent / "sandbox"
+    return settings.sandbox_state_dir
 
 
 def create_app(
@@ -61,6 +74,8 @@ def create_app(
             if engine is not None:
                 await engine.stop()
             await services.aclose()
+            for sandbox in app.state.sandboxes.values():
+                sandbox.save()
 
     app = FastAPI(title="Voice tool server", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
@@ -90,12 +105,15 @@ def create_app(
     app.include_router(build_tools_router(services))
     app.include_router(build_webhooks_router(services))
     app.include_router(build_voice_router(services))
+    app.state.sandboxes = {}
     if services.settings.sandbox:
-        # The provider emulators, each speaking its vendor's own paths below /sandbox/<provider>/.
-        app.state.sandboxes = {}
+        # The provider emulators, each speaking its vendor's own paths below /sandbox/<provider>/,
+        # keeping their world in a file beside the database across restarts, as a provider would.
+        state_dir = sandbox_state_dir(services.settings)
         for name, spec in services.providers.specs.items():
             if spec.integration is not None:
                 sandbox = spec.integration.sandbox()
+                sandbox.persist_to(state_dir / f"{name}.json")
                 app.state.sandboxes[name] = sandbox
                 app.mount(f"/sandbox/{name}", sandbox, name=f"sandbox-{name}")
     # Both spellings are served directly: many MCP clients do not follow a 307 on POST.

@@ -61,9 +61,9 @@ class LiveServer:
 
 
 @contextmanager
-def live_server(home: Path, **settings: str) -> Iterator[LiveServer]:
-    """`tool-server serve` on a free port with `home` as its data home; stopped on exit."""
-    port = free_port()
+def live_server(home: Path, *, port: int | None = None, **settings: str) -> Iterator[LiveServer]:
+    """`tool-server serve` on `port` (a free one by default) with `home` as its data home; stopped on exit."""
+    port = port or free_port()
     log = home / f"server-{port}.log"
     env = server_env(home, public_url=f"http://127.0.0.1:{port}", **settings)
     with log.open("wb") as sink:
