@@ -13,10 +13,11 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-__all__ = ["ACCESS_LOGGER", "LOG_FORMAT", "QUIET_LOGGERS", "configure_logging", "python_level"]
+__all__ = ["ACCESS_LOGGER", "LOG_FORMAT", "QUIET_LOGGERS", "SERVER_LOGGERS", "configure_logging", "python_level"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 ACCESS_LOGGER = "uvicorn.access"
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", ACCESS_LOGGER)
 TRACE = 5  # uvicorn's level below DEBUG
 
 QUIET_LOGGERS = (
@@ -74,6 +75,13 @@ def configure_logging(
     quiet = number if number <= logging.DEBUG else max(number, logging.WARNING)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(quiet)
+    # uvicorn's own logging config (applied by any earlier uvicorn in this process) gives its loggers
+    # handlers of their own and stops them propagating: undo it, so every line comes through here.
+    for name in SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
+        server_logger.setLevel(logging.NOTSET)
     access = logging.getLogger(ACCESS_LOGGER)
     for existing_filter in list(access.filters):
         access.removeFilter(existing_filter)
