@@ -34,7 +34,7 @@ def load_settings() -> ServerSettings:
 
 def _warn_about_legacy_data(settings: ServerSettings) -> None:
     """An earlier version kept its database in ./data/; say where the data lives now."""
-    if {"home", "database_url"} & settings.model_fields_set:
+    if "database_url" in settings.model_fields_set:
         return
     legacy = legacy_database(Path.cwd())
     if legacy is not None and legacy.resolve() != (settings.home / legacy.name).resolve():
