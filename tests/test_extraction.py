@@ -172,6 +172,9 @@ FAILURES = {
     "a timezone that is a folder of zones": [
         Reply.answer({**ANSWER, "requested_appointment": {**ANSWER["requested_appointment"], "timezone": "America"}})
     ],
+    "a timezone that is a legacy abbreviation": [
+        Reply.answer({**ANSWER, "requested_appointment": {**ANSWER["requested_appointment"], "timezone": "EST"}})
+    ],
     "a refusal": [Reply(content=None, refusal="I can't help with that.")],
     "a truncated answer": [Reply(content='{"summary": "Dana', finish_reason="length")],
     "a body that is not a chat completion": [Reply(raw_body='{"unexpected": true}')],
@@ -270,7 +273,20 @@ def test_the_fallback_reads_tuesday_at_2_pm_as_next_tuesday_afternoon_in_the_bus
     assert filled.appointment.start == "2026-03-10T14:00:00-04:00"
 
 
-@pytest.mark.parametrize("zone", ["America", "Mars/Olympus_Mons", ""])
+async def test_a_zone_the_model_spells_in_the_wrong_case_is_written_in_the_zones_own_spelling(
+    fake: FakeOpenAI, configured: ExtractionSettings
+) -> None:
+    requested = {**ANSWER["requested_appointment"], "timezone": "america/new_york"}
+    fake.script(Reply.answer({**ANSWER, "requested_appointment": requested}))
+    record = call("Could I come in Tuesday at 2 pm?")
+
+    filled = apply(record, await run(record, configured))
+
+    assert filled.appointment is not None
+    assert (filled.appointment.timezone, filled.appointment.start) == (ZONE, "2026-03-10T14:00:00-04:00")
+
+
+@pytest.mark.parametrize("zone", ["America", "Mars/Olympus_Mons", "EST", "localtime", ""])
 def test_the_fallback_leaves_out_a_business_timezone_that_is_not_an_iana_zone(zone: str) -> None:
     found = fallback(call("Could I come in Tuesday at 2 pm?"), today=TODAY, business_timezone=zone)
 
@@ -290,6 +306,11 @@ def test_the_fallback_leaves_out_a_business_timezone_that_is_not_an_iana_zone(zo
         ("Tuesday, March 10 at 11 am please", "2026-03-10", "11:00"),
         ("On 2026-04-01 at 08:45", "2026-04-01", "08:45"),
         ("January 5 at 3pm", "2027-01-05", "15:00"),
+        ("Thursday at 7 pm", "2026-03-05", "19:00"),
+        ("Thursday at 7:30", "2026-03-05", "07:30"),
+        ("Thursday around 3 o'clock", "2026-03-05", "15:00"),
+        ("Thursday at 10am", "2026-03-05", "10:00"),
+        ("last thing: Thursday at 7 p.m. works", "2026-03-05", "19:00"),
     ],
 )
 def test_the_fallback_resolves_days_and_times_against_today(line: str, day: str, clock: str) -> None:
@@ -308,6 +329,11 @@ def test_the_fallback_resolves_days_and_times_against_today(line: str, day: str,
         "Tuesday at 2 pm or Thursday at 10 am?",
         "Could I come in on Tuesday?",
         "Tuesday is fine, my daughter is 10.",
+        "Tuesday at 10 30",
+        "Tuesday at 7:75",
+        "Tuesday at 13 pm",
+        "Tuesday at 105",
+        "Tuesday, my number is 5 5 5 1 2 3 4",
     ],
 )
 def test_the_fallback_requests_no_appointment_when_the_caller_did_not_clearly_ask_for_one(line: str) -> None:

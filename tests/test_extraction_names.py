@@ -93,6 +93,8 @@ NOT_NAMED = [
     "Hello? Anyone here?",
     "We live in Boston here",
     "Thanks, bye.",
+    "Sure, it's Dana.Reyes@Example.com",
+    "It's Maria@example.com",
 ]
 
 

@@ -31,8 +31,9 @@ _MAX_NAME_LENGTH = 60
 _WORD = r"\p{Lu}[\p{Ll}\p{Lu}'-]*"
 _TITLE = r"(?:Dr|Mr|Mrs|Ms|Mx|Miss|Prof)\.? "
 _NAME = rf"(?:{_TITLE})?{_WORD}(?: {_WORD}){{0,2}}"
-# What may follow a name: anything but a letter, digit, apostrophe or hyphen (RE2's \b is ASCII only).
-_END = r"(?:[^\pL\pN'-]|$)"
+# What may follow a name: not a letter, digit, apostrophe or hyphen (RE2's \b is ASCII only), and not
+# the "." or "@" of an address ("it's Dana.Reyes@example.com"); a full stop ends a sentence.
+_END = r"(?:[^\pL\pN'.@-]|\.(?:[^\pL\pN]|$)|$)"
 
 # Strongest first: "my name is" names the caller; "this is" and "X here" almost always do;
 # "I'm" and "it's" often do not ("I'm Canadian", "it's Tuesday").
