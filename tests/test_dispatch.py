@@ -330,3 +330,44 @@ async def test_an_attempt_that_may_have_landed_tells_the_retry_when_it_began_and
     assert third.earlier_attempt_at == NOW
     assert isinstance(after_refusal, Claim)
     assert after_refusal.earlier_attempt_at is None
+
+
+async def test_the_audit_masks_phones_and_emails_but_keeps_dates_times_and_amounts(
+    caller: ToolCaller, services: Services, agent: CreatedAgent
+) -> None:
+    note = (
+        "Booked 2026-03-09T10:00-04:00, confirm by 2026-03-05 12:20 America/New_York; deposit 4900; call (212) 555-0199"
+    )
+    await caller.call(
+        "book_appointment", {"start": f"{MONDAY}T10:00", "caller_name": "Jane", "caller_phone": "+12125550142"}
+    )
+    await caller.call("add_note", {"contact_id": "con_x", "note": note})
+    await services.audit.flush()
+
+    query = select(ToolCallRow.tool, ToolCallRow.arguments, ToolCallRow.result).order_by(ToolCallRow.id)
+    rows = await services.db.run(lambda session: session.execute(query).all())
+    booking, noted = rows[0], rows[1]
+
+    assert booking.arguments["start"] == f"{MONDAY}T10:00"
+    assert booking.arguments["caller_phone"] == "***42"
+    assert booking.result["appointment"]["start"] == f"{MONDAY}T10:00:00-04:00"
+    assert booking.result["appointment"]["caller_phone"] == "***42"
+    assert noted.arguments["note"] == (
+        "Booked 2026-03-09T10:00-04:00, confirm by 2026-03-05 12:20 America/New_York; deposit 4900; call ***99"
+    )
+
+
+async def test_an_unexpected_exception_while_validating_is_an_internal_error_not_a_crash(
+    caller: ToolCaller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tool_server.tools.fields as fields
+
+    def explode(value: str) -> str:
+        raise IsADirectoryError(value)  # what ZoneInfo("America") used to raise from a validator
+
+    monkeypatch.setattr(fields, "canonical_zone_name", explode)
+    outcome = await caller.call("check_availability", {"date": "tomorrow", "timezone": "Europe/Paris"})
+
+    assert outcome.code == "INTERNAL_ERROR"
+    assert outcome.error is not None
+    assert "Traceback" not in outcome.error["message"]

@@ -189,3 +189,17 @@ async def test_unknown_routes_and_methods_answer_json_errors(http: httpx.AsyncCl
     assert missing.json()["error"]["code"] == "UNKNOWN_ROUTE"
     assert wrong_method.status_code == 405
     assert wrong_method.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_the_root_says_what_the_server_is_and_a_get_on_a_tool_route_is_method_not_allowed(
+    http: httpx.AsyncClient, agent: CreatedAgent
+) -> None:
+    root = await http.get("/")
+    wrong_method = await http.get("/v1/tools/check_availability", headers=bearer(agent))
+
+    assert root.status_code == 200
+    assert root.json()["docs"] == "/docs"
+    assert root.json()["health"] == "/healthz"
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert "speech" in wrong_method.json()["error"]

@@ -26,7 +26,7 @@ _EMAIL = compile_linear(r"[A-Za-z0-9._%+-]{1,64}@((?:[A-Za-z0-9-]{1,63}\.){1,8}[
 _NUMBERS = compile_linear(
     r"(?P<datetime>\b\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?)"
     r"|(?P<time>\b\d{1,2}:\d{2}(?::\d{2})?)"
-    r"|(?P<phone>(?:\+|\b)\(?\d[\d ().-]{5,22}\d\b)"
+    r"|(?P<phone>(?:\+\(?|\(|\b)\d[\d ().-]{5,22}\d\b)"
 )
 _MIN_PHONE_DIGITS, _MAX_PHONE_DIGITS = 7, 15
 

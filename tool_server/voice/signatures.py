@@ -19,8 +19,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 from collections.abc import Mapping
+
+from integrations.common.linear_regex import compile_linear
 
 __all__ = [
     "SignatureError",
@@ -36,6 +37,7 @@ __all__ = [
     "verify_vapi",
 ]
 
+_RETELL_HEADER = compile_linear(r"v=(\d{1,20}),d=([0-9a-fA-F]{1,256})")
 RETELL_TOLERANCE_MS = 5 * 60 * 1000
 ELEVENLABS_TOLERANCE_S = 30 * 60
 VAPI_TOLERANCE_S = 5 * 60
@@ -58,7 +60,7 @@ def sign_retell(secret: str, body: bytes, timestamp_ms: int) -> str:
 
 
 def verify_retell(secret: str, body: bytes, header: str | None, now_ms: int) -> None:
-    match = re.fullmatch(r"v=(\d+),d=([0-9a-fA-F]+)", (header or "").strip())
+    match = _RETELL_HEADER.fullmatch((header or "").strip()[:512])
     if not match:
         raise SignatureError("missing or malformed X-Retell-Signature")
     stamp = int(match.group(1))
