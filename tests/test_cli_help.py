@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
 import json
 import subprocess
 import sys
@@ -85,3 +87,21 @@ def test_connect_help_lists_every_providers_settings_and_secrets() -> None:
     stripe = next(part for part in sections if part.startswith("stripe ("))
     assert "--api-key  required" in stripe
     assert "--base-url <text>  (default: https://api.stripe.com)" in stripe
+
+
+def test_every_command_names_a_handler_that_exists_and_takes_what_the_command_gives() -> None:
+    leaves = [
+        (path, parser)
+        for path, parser in _parsers(build_parser())
+        if not any(isinstance(action, argparse._SubParsersAction) for action in parser._actions)
+    ]
+    wrong = []
+    for path, parser in leaves:
+        module, _, name = str(parser.get_default("handler")).partition(":")
+        handler = getattr(importlib.import_module(module), name, None) if module.startswith("tool_server.") else None
+        wants_services = parser.get_default("needs") == "services"
+        if handler is None or inspect.iscoroutinefunction(handler) != wants_services:
+            wrong.append(path)
+
+    assert len(leaves) >= 20
+    assert wrong == []

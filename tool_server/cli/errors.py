@@ -24,6 +24,7 @@ _USER_ERRORS = (
     ("integrations.capabilities.errors", "ConfigurationError"),
     ("integrations.common.zones", "UnknownZoneError"),
     ("tool_server.store.migrate", "SchemaError"),
+    ("tool_server.secret_box", "SecretKeyError"),
     ("tool_server.secret_box", "SecretKeyFileError"),
 )
 
