@@ -168,7 +168,10 @@ class StripeEmulator:
 
     def _idempotent(self, request: Request, key: str, params: Params, handler: Handler) -> Response:
         """https://docs.stripe.com/api/idempotent_requests: same key and parameters → the first answer."""
-        fingerprint = json.dumps([request.method, request.url.path, params], sort_keys=True)
+        # Stripe's own path (`/v1/…`), not where the emulator is mounted: the remembered answers are
+        # saved with the state, and must still replay if the mount point changes.
+        vendor_path = request.url.path.removeprefix(request.scope.get("root_path", ""))
+        fingerprint = json.dumps([request.method, vendor_path, params], sort_keys=True)
         remembered = self.state.idempotency.get(key)
         if remembered is not None:
             if remembered.fingerprint != fingerprint:

@@ -983,3 +983,21 @@ def test_search_values_take_either_quote_and_escapes_and_clauses_any_whitespace(
     customer = {"name": "Dan O'Brien", "email": "dan@example.com", "metadata": {"tier": "gold"}}
 
     assert parse_search(query)(customer) is matches
+
+
+async def test_a_remembered_answer_replays_after_a_restart_even_where_the_emulator_is_mounted_elsewhere(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "stripe.json"
+    first, second = SPEC.sandbox(), SPEC.sandbox()
+    with serve_sandboxes({"stripe": first}) as before, serve_sandboxes({"payments": second}) as after:
+        vault = MemoryVault(SPEC.sandbox_connection(before.url("stripe")).secrets)
+        link = await build(SPEC.sandbox_connection(before.url("stripe")), vault).create_payment_link(deposit())
+        first.persist_to(path)
+        first.save()
+        second.persist_to(path)
+
+        again = await build(SPEC.sandbox_connection(after.url("payments")), vault).create_payment_link(deposit())
+
+    assert again.id == link.id
+    assert [s["id"] for s in second.state.dump()["checkout_sessions"]] == [link.id]
