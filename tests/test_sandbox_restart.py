@@ -15,29 +15,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.support.live_server import SECRET_KEY, free_port, live_server
-from tool_server.agents import Connection
-from tool_server.agents.sandbox import sandbox_connections
-from tool_server.services import Services
+from tests.support.live_server import SECRET_KEY, create_sandbox_calendar_agent, free_port, live_server
 from tool_server.settings import ServerSettings
 from tool_server.store.migrate import upgrade_database
 
 pytestmark = pytest.mark.e2e
-
-
-async def _sandbox_agent(settings: ServerSettings) -> str:
-    services = Services.build(settings)
-    try:
-        wired = sandbox_connections(services.providers, settings.public_url)
-        contacts = services.providers.validate(Connection(capability="crm", provider="contact_book"))
-        connections = [connection for connection, _ in wired if connection.capability == "calendar"] + [contacts]
-        secrets = {connection.capability: secret for connection, secret in wired if connection.capability == "calendar"}
-        created = await services.agents.create(
-            "Restart Dental", timezone="America/New_York", phone_region="US", connections=connections, secrets=secrets
-        )
-        return created.api_key
-    finally:
-        await services.aclose()
 
 
 def next_weekday_at_ten() -> str:
@@ -52,7 +34,7 @@ def test_a_booking_made_before_a_restart_is_still_in_the_emulator_and_its_replay
     port = free_port()
     settings = ServerSettings(home=tmp_path, secret_key=SECRET_KEY, public_url=f"http://127.0.0.1:{port}")
     upgrade_database(settings.database_url)
-    key = asyncio.run(_sandbox_agent(settings))
+    key = asyncio.run(create_sandbox_calendar_agent(settings))
     headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "restart-booking-1"}
     booking = {"start": next_weekday_at_ten(), "caller_name": "Jane Doe", "caller_phone": "+12125550142"}
 

@@ -22,6 +22,11 @@ from typing import Any
 
 import httpx
 
+from tool_server.agents import Connection
+from tool_server.agents.sandbox import sandbox_connections
+from tool_server.services import Services
+from tool_server.settings import ServerSettings
+
 TOOL_SERVER = str(Path(sys.executable).parent / "tool-server")
 # Obviously fake; only seals this test's credentials.
 SECRET_KEY = "test-live-server-key-not-for-production"
@@ -88,6 +93,23 @@ def live_server(home: Path, *, port: int | None = None, **settings: str) -> Iter
     finally:
         if process.poll() is None:
             server.stop()
+
+
+async def create_sandbox_calendar_agent(settings: ServerSettings) -> str:
+    """An agent whose calendar is the Google Calendar emulator at `settings.public_url` (sealed
+    secrets) and whose contacts are the built-in book; returns its API key."""
+    services = Services.build(settings)
+    try:
+        wired = sandbox_connections(services.providers, settings.public_url)
+        contacts = services.providers.validate(Connection(capability="crm", provider="contact_book"))
+        connections = [connection for connection, _ in wired if connection.capability == "calendar"] + [contacts]
+        secrets = {connection.capability: secret for connection, secret in wired if connection.capability == "calendar"}
+        created = await services.agents.create(
+            "Restart Dental", timezone="America/New_York", phone_region="US", connections=connections, secrets=secrets
+        )
+        return created.api_key
+    finally:
+        await services.aclose()
 
 
 _PROBE = r"""
