@@ -43,7 +43,7 @@ _T = TypeVar("_T")
 _NEGATION = r"\b(?:not|never|cannot|no longer)\b|n't\b"
 _NEGATED = compile_linear(_NEGATION, ignore_case=True)
 _NOT_A_REQUEST = compile_linear(rf"{_NEGATION}|\bcancel", ignore_case=True)
-# The keyword rules in priority order, one alternation so each turn is scanned once.
+# The keyword rules in priority order, in one alternation so the caller's text is scanned once.
 _OUTCOME_RULES: tuple[tuple[Outcome, str], ...] = (
     (
         "voicemail",

@@ -46,7 +46,7 @@ _DAY = compile_linear(
 # At one position RE2 tries the alternatives in order, and each 12- and 24-hour form takes an optional
 # lead word, so "at 7 pm" and "at 7:30" are read whole rather than as a bare "at 7". A bare hour needs
 # a lead word; one followed by a colon or a digit ("at 10 30", "at 7:75") is captured as `more` and
-# read as no time (the old pattern's negative lookahead, which RE2 does not have).
+# read as no time: what a negative lookahead would say, which RE2 does not have.
 _LEAD = r"(?:\b(?:at|around|about) )"
 _TIME = compile_linear(
     r"\b(?P<noon>noon)\b"
