@@ -20,7 +20,10 @@ __all__ = ["LinearMatch", "LinearPattern", "compile_linear"]
 
 
 class LinearMatch(Protocol):
-    """The subset of `re.Match` that RE2's matches offer and this server uses."""
+    """The subset of `re.Match` that RE2's matches offer and this server uses.
+
+    Unlike `re`, `start`, `end` and `span` take a group's number, not its name.
+    """
 
     def group(self, *groups: int | str) -> Any: ...
 
@@ -28,11 +31,11 @@ class LinearMatch(Protocol):
 
     def groupdict(self) -> dict[str, str | None]: ...
 
-    def start(self, group: int | str = 0) -> int: ...
+    def start(self, group: int = 0) -> int: ...
 
-    def end(self, group: int | str = 0) -> int: ...
+    def end(self, group: int = 0) -> int: ...
 
-    def span(self, group: int | str = 0) -> tuple[int, int]: ...
+    def span(self, group: int = 0) -> tuple[int, int]: ...
 
 
 class LinearPattern(Protocol):
