@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tool_server.dispatch.redaction import redact
+from tool_server.redaction import redact
 from tool_server.tools import CATALOGUE, ToolResult
 from tool_server.tools.base import ToolSpec
 

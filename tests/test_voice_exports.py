@@ -185,3 +185,21 @@ async def test_an_unknown_export_is_a_validation_error(http: httpx.AsyncClient, 
 
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "target"
+
+
+async def test_the_mcp_export_gives_the_http_endpoint_and_a_stdio_config_with_absolute_paths(
+    http: httpx.AsyncClient, agent: CreatedAgent, services: Services
+) -> None:
+    response = await http.get("/v1/export/mcp", headers={"Authorization": f"Bearer {agent.api_key}"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["http"]["url"] == f"{services.settings.public_url.rstrip('/')}/mcp"
+    assert body["http"]["headers"] == {"Authorization": f"Bearer {agent.api_key}"}
+    [(name, server)] = body["stdio"]["mcpServers"].items()
+    assert name == "test-dental"
+    assert server["args"] == ["mcp", "--agent", agent.agent.id]
+    assert server["command"].startswith("/")
+    assert server["command"].endswith("tool-server")
+    assert server["env"]["TOOL_SERVER_HOME"].startswith("/")
+    assert agent.api_key not in str(server)

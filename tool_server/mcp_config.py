@@ -10,7 +10,8 @@ password or `TOOL_SERVER_SECRET_KEY` are left out, and a note says what to add b
 
 from __future__ import annotations
 
-import re
+import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy.engine import make_url
 from tool_server.home import default_database_url
 from tool_server.settings import ServerSettings
 
-__all__ = ["McpClientConfig", "mcp_client_config", "server_name"]
+__all__ = ["McpClientConfig", "find_executable", "mcp_client_config", "server_name"]
 
 _DEFAULT_PUBLIC_URL = ServerSettings.model_fields["public_url"].default
 
@@ -33,10 +34,23 @@ class McpClientConfig:
     notes: list[str] = field(default_factory=list)
 
 
+def find_executable() -> Path | None:
+    """The absolute path of the `tool-server` executable running now (or of the one beside Python)."""
+    invoked = Path(sys.argv[0])
+    if invoked.name == "tool-server" and invoked.is_file():
+        return invoked.absolute()
+    # `python -m tool_server`, or a server started by an embedder: the console script beside Python.
+    beside = Path(sys.executable).with_name("tool-server")
+    if beside.is_file():
+        return beside.absolute()
+    found = shutil.which("tool-server")
+    return None if found is None else Path(found).absolute()
+
+
 def server_name(agent_name: str) -> str:
     """A config key from an agent's name: "Smile Dental" → "smile-dental"."""
-    slug = re.sub(r"[^a-z0-9]+", "-", agent_name.lower()).strip("-")
-    return slug or "tool-server"
+    words = "".join(c if c.isascii() and c.isalnum() else " " for c in agent_name.lower()).split()
+    return "-".join(words) or "tool-server"
 
 
 def _absolute_database_url(url: str, notes: list[str]) -> str:

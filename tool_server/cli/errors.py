@@ -7,15 +7,16 @@ the details (`TOOL_SERVER_LOG_LEVEL=debug`).
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import Any
+
+from integrations.common.linear_regex import compile_linear
 
 __all__ = ["USER_ERROR", "CliError", "describe_unexpected", "user_error_message"]
 
 USER_ERROR = 2
 _MAX_LENGTH = 300
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@")
+_URL_CREDENTIALS = compile_linear(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@")
 
 # Exceptions that are the user's to fix, by module and class. They are looked up in
 # `sys.modules` rather than imported: an error of a class whose module was never loaded

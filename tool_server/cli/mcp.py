@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
 from tool_server.cli.common import require_agent
 from tool_server.cli.errors import CliError
-from tool_server.mcp_config import mcp_client_config, server_name
+from tool_server.mcp_config import find_executable, mcp_client_config, server_name
 from tool_server.services import Services
 
 __all__ = ["print_mcp_config", "serve_mcp_stdio", "tool_server_executable"]
@@ -26,17 +25,10 @@ async def serve_mcp_stdio(services: Services, args: argparse.Namespace) -> int:
 
 def tool_server_executable() -> Path:
     """The absolute path of the `tool-server` executable running now (or of the one beside Python)."""
-    invoked = Path(sys.argv[0])
-    if invoked.name == "tool-server" and invoked.is_file():
-        return invoked.absolute()
-    # `python -m tool_server`: the console script installed beside this interpreter.
-    beside = Path(sys.executable).with_name("tool-server")
-    if beside.is_file():
-        return beside.absolute()
-    found = shutil.which("tool-server")
+    found = find_executable()
     if found is None:
         raise CliError("cannot find the tool-server executable; install the project (pip install -e .) first")
-    return Path(found).absolute()
+    return found
 
 
 async def print_mcp_config(services: Services, args: argparse.Namespace) -> int:

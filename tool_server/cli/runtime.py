@@ -16,6 +16,7 @@ from tool_server.cli.errors import CliError
 from tool_server.home import legacy_database
 from tool_server.logs import configure_logging
 from tool_server.settings import ServerSettings
+from tool_server.transports.access_log import MaskedQueryStrings
 
 __all__ = ["load_settings", "ready_database", "run_command"]
 
@@ -83,9 +84,8 @@ async def _with_services(
 def run_command(args: argparse.Namespace) -> int:
     """Run the parsed command with its settings, logging configured, its database ready."""
     settings = load_settings()
-    # access_log_filters: what uvicorn's access lines go through before they are written (the
-    # place for a filter masking phone numbers in query strings).
-    configure_logging(settings.log_level, access_log_filters=())
+    # uvicorn's access lines mask the phones and emails in query strings before they are written.
+    configure_logging(settings.log_level, access_log_filters=(MaskedQueryStrings(),))
     _warn_about_legacy_data(settings)
     handler = _handler(args.handler)
     if args.needs == "settings":

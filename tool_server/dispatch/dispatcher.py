@@ -21,11 +21,11 @@ from tool_server.clock import Clock
 from tool_server.dispatch.audit import AuditEntry, AuditLog
 from tool_server.dispatch.guard import MAX_ARGUMENTS, screen_arguments
 from tool_server.dispatch.idempotency import Claim, IdempotencyStore, Replay, derive_key
-from tool_server.dispatch.redaction import redact
 from tool_server.dispatch.translate import from_exception, from_problems, problems_of
 from tool_server.errors import ErrorCode, ErrorInfo, ToolError
 from tool_server.message_log import MessageLog
 from tool_server.providers import ProviderRegistry
+from tool_server.redaction import redact
 from tool_server.tools.base import ToolContext, ToolSpec
 from tool_server.tools.catalogue import Catalogue
 

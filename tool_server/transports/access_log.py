@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from tool_server.dispatch.redaction import mask_query
+from tool_server.redaction import mask_query
 
 __all__ = ["MaskedQueryStrings"]
 

@@ -24,6 +24,7 @@ from tool_server.calls.models import CallRecord
 from tool_server.dispatch import CallInfo, ToolOutcome
 from tool_server.errors import ErrorCode, ToolError
 from tool_server.json_text import NOT_JSON, loads_or_not_json
+from tool_server.mcp_config import find_executable, mcp_client_config, server_name
 from tool_server.phones import normalize_phone
 from tool_server.services import Services
 from tool_server.text_checks import without_control_characters
@@ -370,10 +371,12 @@ def build_voice_router(services: Services) -> APIRouter:
 
     @router.get("/v1/export/{target}", tags=["calls"], summary="Paste-ready tool definitions for a platform")
     async def export_tools(target: str, request: Request, agent: CurrentAgent) -> Response:
-        if target not in EXPORTS:
-            known = ", ".join(EXPORTS)
-            return error_response(ToolError.invalid("target", f"unknown export; one of {known}").info())
         key = api_key_from_headers(request.headers) or ""
+        if target == "mcp":
+            return JSONResponse(_mcp_export(services, agent, key))
+        if target not in EXPORTS:
+            known = ", ".join((*EXPORTS, "mcp"))
+            return error_response(ToolError.invalid("target", f"unknown export; one of {known}").info())
         return JSONResponse(
             export(
                 target,
@@ -386,6 +389,24 @@ def build_voice_router(services: Services) -> APIRouter:
         )
 
     return router
+
+
+def _mcp_export(services: Services, agent: Agent, key: str) -> dict[str, Any]:
+    """How an MCP client reaches this agent: over streamable HTTP (URL and header), and over stdio
+    on this machine (the `mcpServers` config `tool-server mcp-config` prints, absolute paths)."""
+    base = services.settings.public_url.rstrip("/")
+    answer: dict[str, Any] = {
+        "platform": "mcp",
+        "how_to_use": "Streamable HTTP: give your MCP client `http.url` with `http.headers`. Stdio (Claude "
+        "Desktop, Cursor, editors) on this machine: paste `stdio` into the client's MCP config.",
+        "http": {"url": f"{base}/mcp", "headers": {"Authorization": f"Bearer {key}"}},
+    }
+    executable = find_executable()
+    if executable is not None:
+        name = server_name(agent.name)
+        built = mcp_client_config(services.settings, agent.id, name=name, executable=executable)
+        answer["stdio"], answer["notes"] = built.config, built.notes
+    return answer
 
 
 def _retell_call(payload: Any) -> CallRecord:
