@@ -63,15 +63,16 @@ class BookingRules(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    timezone: str
+    timezone: str = Field(description="IANA zone the opening hours are in (e.g. America/Chicago).")
     weekly_hours: dict[Weekday, list[str]] = Field(
-        default_factory=lambda: {day: ["09:00-17:00"] for day in WEEKDAYS[:5]}
+        default_factory=lambda: {day: ["09:00-17:00"] for day in WEEKDAYS[:5]},
+        description='Opening ranges per weekday, e.g. {"mon": ["09:00-12:00", "13:00-17:00"]}; a missing day: closed.',
     )
-    slot_minutes: int = Field(default=30, ge=5, le=24 * 60)
-    buffer_minutes: int = Field(default=0, ge=0, le=24 * 60)
-    min_notice_minutes: int = Field(default=60, ge=0)
-    horizon_days: int = Field(default=60, ge=1, le=3660)
-    closed_dates: list[date] = Field(default_factory=list)
+    slot_minutes: int = Field(default=30, ge=5, le=24 * 60, description="Slot length; starts fall on this grid from opening time.")
+    buffer_minutes: int = Field(default=0, ge=0, le=24 * 60, description="Kept free before and after each booking.")
+    min_notice_minutes: int = Field(default=60, ge=0, description="How soon from now a slot may start.")
+    horizon_days: int = Field(default=60, ge=1, le=3660, description="How many days ahead can be booked.")
+    closed_dates: list[date] = Field(default_factory=list, description="Days closed whatever the weekly hours say.")
 
     @field_validator("timezone")
     @classmethod
@@ -120,7 +121,9 @@ class CalendarRulesSettings(BookingRules):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: str | None = None  # type: ignore[assignment]
+    timezone: str | None = Field(  # type: ignore[assignment]
+        default=None, description="IANA zone the opening hours are in; defaults to the agent's zone."
+    )
 
     def rules(self, default_timezone: str) -> BookingRules:
         data = self.model_dump(include=set(BookingRules.model_fields))
