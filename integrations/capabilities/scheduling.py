@@ -68,7 +68,9 @@ class BookingRules(BaseModel):
         default_factory=lambda: {day: ["09:00-17:00"] for day in WEEKDAYS[:5]},
         description='Opening ranges per weekday, e.g. {"mon": ["09:00-12:00", "13:00-17:00"]}; a missing day: closed.',
     )
-    slot_minutes: int = Field(default=30, ge=5, le=24 * 60, description="Slot length; starts fall on this grid from opening time.")
+    slot_minutes: int = Field(
+        default=30, ge=5, le=24 * 60, description="Slot length; starts fall on this grid from opening time."
+    )
     buffer_minutes: int = Field(default=0, ge=0, le=24 * 60, description="Kept free before and after each booking.")
     min_notice_minutes: int = Field(default=60, ge=0, description="How soon from now a slot may start.")
     horizon_days: int = Field(default=60, ge=1, le=3660, description="How many days ahead can be booked.")
