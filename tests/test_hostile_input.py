@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.support.live_server import SECRET_KEY, TOOL_SERVER, LiveServer, latency_probe, live_server, server_env
@@ -440,3 +440,25 @@ def test_sigterm_stops_the_server_within_seconds_while_hostile_requests_are_in_f
 
         asyncio.run(flood())
     assert agent.id  # the module's own server is untouched
+
+
+async def test_over_mcp_stdio_a_900_kb_string_and_a_bad_zone_are_error_results_naming_the_field(
+    server: tuple[LiveServer, Agent], home: Path
+) -> None:
+    _live, agent = server
+    parameters = StdioServerParameters(command=TOOL_SERVER, args=["mcp", "--agent", agent.id], env=server_env(home))
+    async with Client(parameters) as client:
+        for tool, arguments, field in (
+            ("create_contact", {"contact_name": HUGE, "contact_phone": "+12125550142"}, "contact_name"),
+            ("send_sms", {"to": "+12125550142", "body": HUGE}, "body"),
+            ("check_availability", {"date": "tomorrow", "timezone": "America"}, "timezone"),
+            ("add_note", {"contact_phone": "+12125550142", "note": "a\x00b"}, "note"),
+        ):
+            started = time.perf_counter()
+            result = await client.call_tool(tool, arguments)
+            took = time.perf_counter() - started
+            error = (result.structured_content or {}).get("error") or {}
+            assert result.is_error, f"{tool}: {result}"
+            assert error.get("code") == "VALIDATION_ERROR", f"{tool}: {error}"
+            assert error.get("field") == field, f"{tool}: {error}"
+            assert took < SLOW, f"{tool}: {took:.2f} s"

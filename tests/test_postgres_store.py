@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -24,6 +25,7 @@ from tests.conftest import DEFAULT_CONNECTIONS, MONDAY, NOW
 from tests.support.callers import DirectCaller
 from tests.support.postgres import create_database
 from tool_server.agents import Connection, CreatedAgent
+from tool_server.app import create_app
 from tool_server.clock import fixed_clock
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
@@ -276,3 +278,33 @@ async def test_an_over_long_call_id_does_not_cost_the_audit_batch_its_rows_on_po
         lambda session: session.execute(select(func.count()).where(ToolCallRow.call_id == long_call_id)).scalar_one()
     )
     assert by_long_id == 1
+
+
+async def test_nul_characters_are_refused_in_arguments_and_removed_from_platform_reports_on_postgresql(
+    pg_caller: DirectCaller, pg_services: Services, pg_agent: CreatedAgent
+) -> None:
+    refused = await pg_caller.call("create_contact", {"contact_name": "Jane\x00Doe", "contact_phone": "+12125550142"})
+    # Recording only: the post-call engine (DBOS, one per process) is not what this test is about.
+    pg_services.settings = pg_services.settings.model_copy(update={"postcall": "off"})
+    app = create_app(services=pg_services)
+    report = {
+        "message": {
+            "type": "end-of-call-report",
+            "call": {"id": "pg-nul-1"},
+            "customer": {"number": "+12125550142", "name": "Ja\x00ne"},
+            "artifact": {"transcript": "AI: Hello\x00\nUser: Hi\x00 there"},
+        }
+    }
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as http,
+    ):
+        stored = await http.post("/voice/vapi", json=report, headers={"Authorization": f"Bearer {pg_agent.api_key}"})
+        record = await http.get("/v1/calls/pg-nul-1", headers={"Authorization": f"Bearer {pg_agent.api_key}"})
+
+    assert refused.code == "VALIDATION_ERROR"
+    assert refused.field == "contact_name"
+    assert stored.status_code == 200, stored.text
+    assert record.json()["caller_name"] == "Jane"
+    assert [turn["text"] for turn in record.json()["transcript"]] == ["Hello", "Hi there"]
+    assert "\x00" not in str(record.json()["payloads"])

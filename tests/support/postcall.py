@@ -128,7 +128,7 @@ async def record_calls(services: Services, agent_id: str, calls: list[dict[str, 
     """Record each call as its final event; returns the record ids."""
     ids = []
     for payload in calls:
-        normalized: CallRecord = generic.normalize(payload)
+        normalized: CallRecord = generic.parse(payload, phone_region="US")
         recorded = await services.calls.record(agent_id, "call_completed", normalized, payload, final=True)
         ids.append(recorded.record_id)
     return ids
