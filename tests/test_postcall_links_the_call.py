@@ -19,7 +19,7 @@ from tool_server.agents import Connection, CreatedAgent
 from tool_server.postcall.followups import FollowUps
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
-from tool_server.store.tables import AppointmentRow, ContactRow, OutboxMessageRow
+from tool_server.store.tables import AppointmentRow, ContactRow, NoteRow, OutboxMessageRow
 
 BUILTIN = [
     Connection(capability="calendar", provider="local_calendar"),
@@ -182,6 +182,9 @@ async def test_a_flat_report_of_a_booking_the_calendar_does_not_have_books_it_on
     )
     [appointment] = await rows(services, AppointmentRow, created.agent.id)
     assert appointment.attendee_name == "Ana Ruiz"
+    # The note is written once the calendar job has ended, so it says what was booked.
+    [note] = await rows(services, NoteRow, created.agent.id)
+    assert f"Appointment booked: {MONDAY}T14:00:00-04:00 (id {appointment.id})" in note.body
 
 
 async def test_an_appointment_booked_and_cancelled_during_the_call_is_not_booked_again(

@@ -35,8 +35,10 @@ __all__ = ["Runtime", "call_workflow_id", "job_queue", "load_call", "set_runtime
 logger = logging.getLogger(__name__)
 
 CALL_QUEUE = "postcall"
-# Jobs that start only once the calendar job has ended: the confirmation text says what was booked.
-_AFTER_CALENDAR = frozenset({"confirmation_sms"})
+# Jobs that read the record's appointment start only once the calendar job has ended: the note, the
+# confirmation text and the forwarded call say what was booked, and a job re-run after a crash reads
+# the same record as its first try (the CRM note is found again by its text, so it must not change).
+_AFTER_CALENDAR = frozenset({"crm", "confirmation_sms", "forward"})
 _JOB_CAPABILITY: dict[str, Capability] = {
     "crm": "crm",
     "calendar": "calendar",
