@@ -22,6 +22,7 @@ from tool_server.postcall.engine import PostCallEngine
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
 from tool_server.transports.body_limit import BodySizeLimit
+from tool_server.transports.calls_http import build_calls_router
 from tool_server.transports.http_api import build_tools_router
 from tool_server.transports.http_errors import error_response
 from tool_server.transports.mcp_http import McpHttpEndpoint
@@ -105,6 +106,7 @@ def create_app(
     app.include_router(build_tools_router(services))
     app.include_router(build_webhooks_router(services))
     app.include_router(build_voice_router(services))
+    app.include_router(build_calls_router(services))
     app.state.sandboxes = {}
     if services.settings.sandbox:
         # The provider emulators, each speaking its vendor's own paths below /sandbox/<provider>/,
