@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert
 
+from tool_server.redaction import redact
 from tool_server.store.database import Database
 from tool_server.store.tables import ToolCallRow
 
@@ -27,7 +28,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """One tool call: who, which call, what (redacted), how it ended and how long it took."""
+    """One tool call: who, which call, what, how it ended and how long it took.
+
+    `arguments` and `result` are held as given; phones and emails are masked when the entry is
+    written, on a database thread, so masking costs the tool call nothing.
+    """
 
     agent_id: str
     call_id: str | None
@@ -38,11 +43,17 @@ class AuditEntry:
     latency_ms: float
     replayed: bool
     created_at: datetime
-    # What a write did (its result, redacted), so the post-call sync can link what the call made.
+    # What a write did (its result), so the post-call sync can link what the call made.
     result: dict[str, Any] | None = None
 
 
-def _insert_rows(connection: Connection, rows: list[dict[str, Any]]) -> None:
+def _insert_rows(connection: Connection, entries: list[AuditEntry]) -> None:
+    rows = []
+    for entry in entries:
+        row = asdict(entry)
+        row["arguments"] = redact(entry.arguments)
+        row["result"] = None if entry.result is None else redact(entry.result)
+        rows.append(row)
     connection.execute(insert(ToolCallRow), rows)
 
 
@@ -71,9 +82,8 @@ class AuditLog:
         async with self._lock:
             while self._pending:
                 batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-                rows = [asdict(entry) for entry in batch]
                 try:
-                    await self._db.execute(partial(_insert_rows, rows=rows))
+                    await self._db.execute(partial(_insert_rows, entries=batch))
                 except Exception:
                     # The audit log must never take the server down; losing rows is logged loudly.
                     logger.exception("could not write %d audit rows", len(batch))

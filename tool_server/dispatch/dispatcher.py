@@ -25,7 +25,6 @@ from tool_server.dispatch.translate import from_exception, from_problems, proble
 from tool_server.errors import ErrorCode, ErrorInfo, ToolError
 from tool_server.message_log import MessageLog
 from tool_server.providers import ProviderRegistry
-from tool_server.redaction import redact
 from tool_server.tools.base import ToolContext, ToolSpec
 from tool_server.tools.catalogue import Catalogue
 
@@ -143,12 +142,12 @@ class Dispatcher:
                 call_id=call.call_id,
                 tool=tool_name[:64],
                 transport=call.transport,
-                arguments=redact(audited if audited is not None else _bounded(arguments)),
+                arguments=audited if audited is not None else _bounded(arguments),
                 outcome="OK" if outcome.error is None else outcome.error.code.value,
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
                 replayed=outcome.replayed,
                 created_at=self._clock(),
-                result=redact(outcome.result) if outcome.result is not None and spec and not spec.read_only else None,
+                result=outcome.result if outcome.result is not None and spec and not spec.read_only else None,
             )
         )
         return outcome
