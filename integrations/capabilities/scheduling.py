@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -39,6 +40,8 @@ Interval = tuple[datetime, datetime]
 _HOURS_RANGE = compile_linear(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])")
 
 
+# Opening hours are read for every day of every availability check; a business has a handful.
+@lru_cache(maxsize=512)
 def _parse_range(text: str) -> tuple[time, time | None]:
     """'09:00-17:00' -> (09:00, 17:00); a close of '24:00' is returned as None (midnight next day)."""
     match = _HOURS_RANGE.fullmatch(text)
