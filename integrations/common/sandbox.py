@@ -169,7 +169,12 @@ class Sandbox:
         except (OSError, ValueError, KeyError, TypeError) as error:
             logger.warning("sandbox %s: could not restore %s (%s); starting empty", self.name, path, error)
             self.state.reset()
-            path.replace(path.with_name(f"{path.name}.unreadable"))
+            try:
+                path.replace(path.with_name(f"{path.name}.unreadable"))
+            except OSError as moving:
+                # A read-only folder: keep serving, empty and unpersisted, rather than fail the server.
+                logger.warning("sandbox %s: could not set %s aside (%s); not persisting", self.name, path, moving)
+                self.persist_path = None
 
     def save(self) -> None:
         """Write the state to its file now (atomically). Does nothing when it is not persisted."""
