@@ -1,6 +1,6 @@
 """Capability protocols and the shared models providers map to."""
 
-from integrations.capabilities.calendar import CalendarProvider
+from integrations.capabilities.calendar import CalendarProvider, SlotReservations
 from integrations.capabilities.crm import CallActivityLog, CrmProvider
 from integrations.capabilities.errors import (
     ConfigurationError,
@@ -52,6 +52,7 @@ __all__ = [
     "ProviderNotConnectedError",
     "RateLimitedError",
     "RecipientOptedOutError",
+    "SlotReservations",
     "SlotUnavailableError",
     "TimeSlot",
     "UpstreamError",

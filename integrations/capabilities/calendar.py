@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from integrations.capabilities.models import Appointment, BookingRequest, TimeSlot
 
-__all__ = ["CalendarProvider"]
+__all__ = ["CalendarProvider", "SlotReservations"]
 
 
 @runtime_checkable
@@ -51,4 +51,23 @@ class CalendarProvider(Protocol):
 
     async def find(self, *, phone: str | None, email: str | None, since: datetime) -> list[Appointment]:
         """Booked appointments for an attendee's phone or email that end after `since`."""
+        ...
+
+
+@runtime_checkable
+class SlotReservations(Protocol):
+    """A calendar whose vendor can reserve a slot for a few minutes (Cal.com's slot reservations).
+
+    Optional: the tool server keeps every hold in its own database for every provider, and also
+    reserves at the vendor when the connector offers this, so the vendor's own booking page
+    stops offering the slot too. The server releases the reservation before it books the held
+    slot, and when the hold is released; a reservation left behind expires at the vendor.
+    """
+
+    async def reserve(self, start: datetime, end: datetime, minutes: int) -> str:
+        """Reserve [start, end) for `minutes`; returns the vendor's reservation id."""
+        ...
+
+    async def release(self, reservation_id: str) -> None:
+        """Drop a reservation. Releasing one that expired or was already released is not an error."""
         ...
