@@ -41,6 +41,7 @@ class TokenManager:
         *,
         clock: Callable[[], datetime],
         transport: httpx.AsyncBaseTransport | None = None,
+        scope: str | None = None,
     ) -> None:
         self.provider = provider
         self.capability = capability
@@ -49,6 +50,8 @@ class TokenManager:
         self._clock = clock
         self._transport = transport
         self._lock = asyncio.Lock()
+        # Microsoft's identity platform wants the scopes again on every refresh ("… offline_access").
+        self._scope = scope
 
     async def token(self) -> str:
         """A token valid for at least a minute, refreshing first if needed."""
@@ -69,14 +72,15 @@ class TokenManager:
             if not refresh_token:
                 await self._vault.mark_expired("no refresh token stored")
                 raise ProviderNotConnectedError(self.capability, f"{self.provider} connection has no refresh token")
-            answer = await self._post(
-                {
-                    "grant_type": "refresh_token",
-                    "refresh_token": refresh_token,
-                    "client_id": secrets.get("client_id", ""),
-                    "client_secret": secrets.get("client_secret", ""),
-                }
-            )
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+                "client_id": secrets.get("client_id", ""),
+                "client_secret": secrets.get("client_secret", ""),
+            }
+            if self._scope:
+                form["scope"] = self._scope
+            answer = await self._post(form)
             expires_at = self._clock() + timedelta(seconds=int(str(answer.get("expires_in", 3600))))
             updates = {"access_token": str(answer["access_token"]), "expires_at": expires_at.isoformat()}
             if answer.get("refresh_token"):
