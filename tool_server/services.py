@@ -18,6 +18,7 @@ from tool_server.postcall.ledger import SyncLedger
 from tool_server.providers import PROVIDERS, ProviderEnv, ProviderRegistry, ProviderSpec
 from tool_server.secret_box import SecretBox
 from tool_server.settings import ServerSettings
+from tool_server.slots.store import SlotHolds
 from tool_server.store.database import Database
 from tool_server.tools.catalogue import CATALOGUE, Catalogue
 from tool_server.vault import DatabaseVault
@@ -88,6 +89,7 @@ class Services:
                 per_tool=settings.tool_deadlines,
             ),
             messages,
+            SlotHolds(db, clock),
         )
         return cls(
             settings=settings,

@@ -41,6 +41,7 @@ class Agent(BaseModel):
     name: str
     timezone: str = Field(description="IANA business timezone; bare local times are read in it.")
     phone_region: str = Field(description="ISO 3166 alpha-2 region for phone numbers without a country code.")
+    hold_minutes: int = Field(default=5, ge=1, le=60, description="How long hold_slot keeps a slot for a caller.")
     connections: dict[Capability, Connection] = Field(default_factory=dict)
 
     @property

@@ -54,6 +54,7 @@ def _load(session: Session, row: AgentRow) -> Agent:
         name=row.name,
         timezone=row.timezone,
         phone_region=row.phone_region,
+        hold_minutes=row.hold_minutes,
         connections={c.capability: _connection(c) for c in connections},
     )
 
@@ -80,6 +81,7 @@ class AgentRepository:
         phone_region: str,
         connections: Sequence[Connection] = (),
         secrets: Mapping[str, Mapping[str, str]] | None = None,
+        hold_minutes: int = 5,
     ) -> CreatedAgent:
         """A new agent with its first key. `secrets` maps a capability to its connection's secrets.
 
@@ -98,6 +100,7 @@ class AgentRepository:
                 phone_region=phone_region.upper(),
                 created_at=now,
                 booking_seq=0,
+                hold_minutes=hold_minutes,
             )
             session.add(row)
             session.flush()

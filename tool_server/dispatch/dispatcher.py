@@ -25,6 +25,7 @@ from tool_server.dispatch.translate import from_exception, from_problems, proble
 from tool_server.errors import ErrorCode, ErrorInfo, ToolError
 from tool_server.message_log import MessageLog
 from tool_server.providers import ProviderRegistry
+from tool_server.slots.store import SlotHolds
 from tool_server.tools.base import ToolContext, ToolSpec
 from tool_server.tools.catalogue import Catalogue
 
@@ -102,9 +103,11 @@ class Dispatcher:
         clock: Clock,
         deadlines: Deadlines,
         messages: MessageLog | None = None,
+        holds: SlotHolds | None = None,
     ) -> None:
         self.catalogue = catalogue
         self._messages = messages
+        self._holds = holds
         self._providers = providers
         self._idempotency = idempotency
         self._audit = audit
@@ -252,6 +255,7 @@ class Dispatcher:
             idempotency_key=key,
             earlier_attempt_at=earlier_attempt_at,
             messages=self._messages,
+            holds=self._holds,
         )
 
     @staticmethod

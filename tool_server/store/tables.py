@@ -39,6 +39,7 @@ __all__ = [
     "PlatformSecretRow",
     "PostCallSettingsRow",
     "SentMessageRow",
+    "SlotHoldRow",
     "SyncStepRow",
     "ToolCallRow",
     "new_id",
@@ -108,6 +109,8 @@ class AgentRow(Base):
     # Bumped at the start of every built-in booking transaction: the row lock it takes
     # serializes bookings per agent on PostgreSQL and claims the write lock on SQLite.
     booking_seq: Mapped[int] = mapped_column(Integer, default=0)
+    # How long hold_slot keeps a slot for a caller.
+    hold_minutes: Mapped[int] = mapped_column(Integer, default=5, server_default=text("5"))
 
 
 class ApiKeyRow(Base):
@@ -157,6 +160,33 @@ class AppointmentRow(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class SlotHoldRow(Base):
+    """A slot kept for one caller: a hold (hold_slot, minutes) or a booking in flight (seconds).
+
+    Active while `released_at` is unset and `expires_at` is ahead. Rows are written only inside
+    the agent's booking lock, so two active rows of different callers never overlap, whichever
+    server process wrote them.
+    """
+
+    __tablename__ = "slot_holds"
+    __table_args__ = (Index("ix_slot_holds_agent_start", "agent_id", "start_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    call_id: Mapped[str | None] = mapped_column(String(255))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    reservation_id: Mapped[str | None] = mapped_column(String(255))
+    appointment_id: Mapped[str | None] = mapped_column(String(255))
+    released_at: Mapped[datetime | None]
+    confirmed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
 
 
 class ContactRow(Base):

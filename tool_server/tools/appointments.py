@@ -7,14 +7,17 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from integrations.capabilities import BookingRequest, CalendarProvider, SlotUnavailableError
-from integrations.capabilities.models import elapsed
-from tool_server.errors import ErrorCode, ToolError
-from tool_server.spoken import spoken_datetime, spoken_list, zone_label
+from integrations.capabilities import BookingRequest, SlotUnavailableError
+from integrations.capabilities.models import Appointment, elapsed
+from tool_server.errors import ToolError
+from tool_server.slots.store import Hold
+from tool_server.spoken import spoken_list, zone_label
 from tool_server.timeparse import parse_start
+from tool_server.tools.alternatives import slot_unavailable
 from tool_server.tools.base import ToolContext, ToolInput, ToolResult, ToolSpec
+from tool_server.tools.calendar_access import calendar_for
 from tool_server.tools.fields import DateTimeText, Email, Phone, TimeZoneName
-from tool_server.tools.views import AppointmentView, appointment_view, slot_view, speak_slots
+from tool_server.tools.views import AppointmentView, appointment_view
 
 __all__ = ["BOOK_APPOINTMENT", "CANCEL_APPOINTMENT", "FIND_APPOINTMENTS", "RESCHEDULE_APPOINTMENT"]
 
@@ -27,8 +30,16 @@ _START_DESCRIPTION = (
 class BookAppointmentInput(ToolInput):
     free_text_fields = frozenset({"notes"})
 
-    start: DateTimeText = Field(
-        description=_START_DESCRIPTION, examples=["2026-03-09T10:00", "2026-03-09T10:00:00-04:00"]
+    start: DateTimeText | None = Field(
+        default=None,
+        description=_START_DESCRIPTION + " May be left out when hold_id is given (the held start is used).",
+        examples=["2026-03-09T10:00", "2026-03-09T10:00:00-04:00"],
+    )
+    hold_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="Id from hold_slot: books the held slot, which no other caller could take meanwhile.",
     )
     duration_minutes: int | None = Field(
         default=None, ge=5, le=480, description="Appointment length. Defaults to the business's slot length."
@@ -87,51 +98,43 @@ def _future_start(ctx: ToolContext, text: str, zone: ZoneInfo, field: str) -> da
     return start
 
 
-async def _unavailable(
-    ctx: ToolContext,
-    calendar: CalendarProvider,
-    start: datetime,
-    duration: timedelta,
-    zone: ZoneInfo,
-    reason: str,
-) -> ToolError:
-    """SLOT_UNAVAILABLE carrying the free slots nearest to the requested start."""
-    alternatives = []
-    for days_after in (3, 14):
-        window_start = max(start - timedelta(days=1), ctx.now)
-        candidates = await calendar.free_slots(window_start, start + timedelta(days=days_after), duration)
-        if candidates:
-            nearest = sorted(candidates, key=lambda slot: abs(elapsed(start, slot.start)))[:3]
-            alternatives = sorted(nearest, key=lambda slot: slot.start)
-            break
-    today = ctx.now.astimezone(zone).date()
-    local = start.astimezone(zone)
-    asked = spoken_datetime(local, today)
-    if alternatives:
-        same_day = alternatives[0].start.astimezone(zone).date() == local.date()
-        offer = speak_slots([slot.start for slot in alternatives], zone, today, first_day_known=same_day)
-        speech = f"Sorry, {asked} isn't available. I could do {offer} instead."
-    else:
-        speech = f"Sorry, {asked} isn't available, and I don't see other openings soon."
-    return ToolError(
-        ErrorCode.SLOT_UNAVAILABLE,
-        f"{local.isoformat()} cannot be booked: {reason}. Offer one of details.alternatives instead.",
-        speech=speech,
-        details={"reason": reason, "alternatives": [slot_view(s, zone, today).model_dump() for s in alternatives]},
-    )
+def _booked(ctx: ToolContext, appointment: Appointment, zone: ZoneInfo) -> AppointmentResult:
+    view = appointment_view(appointment, zone, ctx.now.astimezone(zone).date())
+    return AppointmentResult(appointment=view, speech=f"You're booked for {view.spoken} {zone_label(zone)}.")
+
+
+def _requested_start(ctx: ToolContext, args: BookAppointmentInput, zone: ZoneInfo, hold: Hold | None) -> datetime:
+    if args.start:
+        return _future_start(ctx, args.start, zone, "start")
+    if hold is None:
+        raise ToolError.invalid("start", "give start (or the hold_id of a held slot)")
+    if hold.start <= ctx.now:
+        raise ToolError.invalid(
+            "hold_id", "the held slot has already started", speech="That time has already passed. When else works?"
+        )
+    return hold.start
 
 
 async def book_appointment(ctx: ToolContext, args: BookAppointmentInput) -> AppointmentResult:
     zone = _zone(ctx, args.timezone)
-    start = _future_start(ctx, args.start, zone, "start")
     if not args.caller_phone and not args.caller_email:
         raise ToolError.invalid(
             "caller_phone",
             "give caller_phone or caller_email so the booking can be found again",
             speech="What's the best phone number to reach you?",
         )
-    calendar = ctx.providers.calendar()
-    duration = timedelta(minutes=args.duration_minutes) if args.duration_minutes else calendar.default_duration
+    calendar = calendar_for(ctx, phone=args.caller_phone, email=args.caller_email)
+    hold = await calendar.held(args.hold_id) if args.hold_id else None
+    if hold is not None and hold.appointment_id and hold.confirmed_at:
+        # The hold was already turned into this appointment (a retry with a new key).
+        return _booked(ctx, await calendar.provider.get(hold.appointment_id), zone)
+    start = _requested_start(ctx, args, zone, hold)
+    if args.duration_minutes:
+        duration = timedelta(minutes=args.duration_minutes)
+    elif hold is not None and hold.start == start:
+        duration = elapsed(hold.start, hold.end)
+    else:
+        duration = calendar.default_duration
     request = BookingRequest(
         start=start,
         end=start.astimezone(UTC) + duration,
@@ -142,33 +145,31 @@ async def book_appointment(ctx: ToolContext, args: BookAppointmentInput) -> Appo
         idempotency_key=ctx.idempotency_key,
     )
     try:
-        appointment = await calendar.book(request)
+        appointment = await calendar.book(request, hold)
     except SlotUnavailableError as error:
-        raise await _unavailable(ctx, calendar, start, duration, zone, error.reason) from None
-    today = ctx.now.astimezone(zone).date()
-    view = appointment_view(appointment, zone, today)
-    return AppointmentResult(appointment=view, speech=f"You're booked for {view.spoken} {zone_label(zone)}.")
+        raise await slot_unavailable(ctx, calendar, start, duration, zone, error.reason) from None
+    return _booked(ctx, appointment, zone)
 
 
 async def reschedule_appointment(ctx: ToolContext, args: RescheduleAppointmentInput) -> AppointmentResult:
     zone = _zone(ctx, args.timezone)
     start = _future_start(ctx, args.new_start, zone, "new_start")
-    calendar = ctx.providers.calendar()
-    current = await calendar.get(args.appointment_id)
+    calendar = calendar_for(ctx)
+    current = await calendar.provider.get(args.appointment_id)
     duration = (
         timedelta(minutes=args.duration_minutes) if args.duration_minutes else elapsed(current.start, current.end)
     )
     try:
         moved = await calendar.reschedule(args.appointment_id, start, start.astimezone(UTC) + duration)
     except SlotUnavailableError as error:
-        raise await _unavailable(ctx, calendar, start, duration, zone, error.reason) from None
+        raise await slot_unavailable(ctx, calendar, start, duration, zone, error.reason) from None
     view = appointment_view(moved, zone, ctx.now.astimezone(zone).date())
     return AppointmentResult(appointment=view, speech=f"Done. You're now booked for {view.spoken} {zone_label(zone)}.")
 
 
 async def cancel_appointment(ctx: ToolContext, args: CancelAppointmentInput) -> AppointmentResult:
     zone = _zone(ctx, args.timezone)
-    cancelled = await ctx.providers.calendar().cancel(args.appointment_id)
+    cancelled = await calendar_for(ctx).cancel(args.appointment_id)
     view = appointment_view(cancelled, zone, ctx.now.astimezone(zone).date())
     return AppointmentResult(appointment=view, speech=f"Your appointment on {view.spoken} is cancelled.")
 
@@ -199,7 +200,8 @@ BOOK_APPOINTMENT = ToolSpec(
         "Book an appointment for the caller. Call check_availability first and use one of its slot "
         "starts. The slot is re-checked; if it was taken meanwhile the error is SLOT_UNAVAILABLE and "
         "details.alternatives holds the nearest free slots to offer instead. Needs the caller's name and "
-        "a phone or an email. Retrying the same booking never books twice."
+        "a phone or an email. If you held the slot with hold_slot, pass its hold_id. "
+        "Retrying the same booking never books twice."
     ),
     input_model=BookAppointmentInput,
     output_model=AppointmentResult,

@@ -11,6 +11,7 @@ from tool_server.errors import ToolError
 from tool_server.spoken import spoken_day
 from tool_server.timeparse import parse_day
 from tool_server.tools.base import ToolContext, ToolInput, ToolResult, ToolSpec
+from tool_server.tools.calendar_access import calendar_for
 from tool_server.tools.fields import DateText, TimeZoneName
 from tool_server.tools.views import SlotView, slot_view, speak_slots, spread
 
@@ -75,7 +76,7 @@ async def check_availability(ctx: ToolContext, args: CheckAvailabilityInput) -> 
             speech="That date has already passed. Which day would you like?",
         )
 
-    calendar = ctx.providers.calendar()
+    calendar = calendar_for(ctx)
     duration = timedelta(minutes=args.duration_minutes) if args.duration_minutes else calendar.default_duration
     window_start = max(datetime.combine(first, time(0), tzinfo=zone), ctx.now)
     window_end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)

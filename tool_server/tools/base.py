@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tool_server.agents.models import Agent, Capability
 from tool_server.message_log import MessageLog
 from tool_server.providers import AgentProviders
+from tool_server.slots.store import SlotHolds
 
 __all__ = ["ToolContext", "ToolInput", "ToolResult", "ToolSpec"]
 
@@ -49,6 +50,7 @@ class ToolContext:
     # Set when an earlier attempt under the same key died mid-call: it may have reached the provider.
     earlier_attempt_at: datetime | None = None
     messages: MessageLog | None = None
+    holds: SlotHolds | None = None
 
     @property
     def zone(self) -> ZoneInfo:

@@ -14,6 +14,7 @@ from tool_server.tools.appointments import (
 from tool_server.tools.availability import CHECK_AVAILABILITY
 from tool_server.tools.base import ToolSpec
 from tool_server.tools.contacts import ADD_NOTE, CREATE_CONTACT, FIND_CONTACT
+from tool_server.tools.holds import HOLD_SLOT, RELEASE_HOLD
 from tool_server.tools.messaging import SEND_SMS
 from tool_server.tools.payments import CREATE_PAYMENT_LINK, GET_PAYMENT_STATUS
 
@@ -46,6 +47,8 @@ class Catalogue:
 CATALOGUE = Catalogue(
     [
         CHECK_AVAILABILITY,
+        HOLD_SLOT,
+        RELEASE_HOLD,
         BOOK_APPOINTMENT,
         RESCHEDULE_APPOINTMENT,
         CANCEL_APPOINTMENT,

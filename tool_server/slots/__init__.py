@@ -1,0 +1,1 @@
+"""Slot holds: hold_slot, and one booking per slot across every server process."""
