@@ -398,19 +398,20 @@ async def test_booking_a_taken_or_closed_time_is_refused_without_writing(
 
 
 async def test_cal_coms_own_refusal_when_the_slot_went_between_check_and_create_is_slot_unavailable(
-    calendar: CalcomConnector, state: CalcomState, base_url: str
+    calendar: CalcomConnector, state: CalcomState, sandbox: Sandbox
 ) -> None:
+    # The slots answer is from before another caller took 10:00; the create meets Cal.com's 400.
     original = state.free_starts
-    state.free_starts = lambda start, end, length, rescheduling=None: original(start, end, length)  # type: ignore[method-assign]
-    taken_meanwhile = original(monday(10), monday(10), timedelta(minutes=30))
+    stale = original(monday(10), monday(10), timedelta(minutes=30))
     state.add_booking(monday(10))
-    state.free_starts = lambda start, end, length, rescheduling=None: taken_meanwhile  # type: ignore[method-assign]
+    state.free_starts = lambda start, end, length, rescheduling=None: stale  # type: ignore[method-assign,misc]
     try:
         with pytest.raises(SlotUnavailableError):
             await calendar.book(booking(10))
     finally:
         state.free_starts = original  # type: ignore[method-assign]
 
+    assert len(requests_to(sandbox, "POST", "/v2/bookings")) == 1
     assert len(bookings_in_state(state)) == 1
 
 
