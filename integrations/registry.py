@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from integrations.calcom import SPEC as CALCOM
+from integrations.calendly import SPEC as CALENDLY
 from integrations.common.spec import IntegrationSpec
 from integrations.google_calendar import SPEC as GOOGLE_CALENDAR
 from integrations.hubspot import SPEC as HUBSPOT
+from integrations.outlook_calendar import SPEC as OUTLOOK_CALENDAR
 from integrations.stripe import SPEC as STRIPE
 from integrations.twilio import SPEC as TWILIO
 
 __all__ = ["INTEGRATIONS"]
 
-_SPECS: tuple[IntegrationSpec, ...] = (GOOGLE_CALENDAR, HUBSPOT, STRIPE, TWILIO)
+# The first provider of each capability is the one `agents create --sandbox` connects.
+_SPECS: tuple[IntegrationSpec, ...] = (
+    GOOGLE_CALENDAR,
+    HUBSPOT,
+    STRIPE,
+    TWILIO,
+    OUTLOOK_CALENDAR,
+    CALCOM,
+    CALENDLY,
+)
 
 INTEGRATIONS: dict[str, IntegrationSpec] = {spec.name: spec for spec in _SPECS}

@@ -44,6 +44,17 @@ def _events(state: dict[str, Any]) -> int:
     return sum(len(calendar["events"]) for calendar in state["calendars"].values())
 
 
+def _outlook_events(state: dict[str, Any]) -> int:
+    return sum(len(mailbox["events"]) for mailbox in state["mailboxes"].values())
+
+
+def _accepted_bookings(state: dict[str, Any]) -> int:
+    return sum(1 for booking in state["bookings"] if booking["status"] == "accepted")
+
+
+BOOKING = {"start": f"{MONDAY}T10:00", "caller_name": "Jane Doe", "caller_phone": "+12125550142"}
+
+
 EXERCISES: dict[str, Exercise] = {
     "google_calendar": Exercise(
         "book_appointment",
@@ -59,6 +70,9 @@ EXERCISES: dict[str, Exercise] = {
         _listed("checkout_sessions"),
     ),
     "twilio": Exercise("send_sms", {"to": "+12125550142", "body": "See you Monday."}, _listed("messages")),
+    "outlook_calendar": Exercise("book_appointment", BOOKING, _outlook_events),
+    "calcom": Exercise("book_appointment", BOOKING, _accepted_bookings),
+    "calendly": Exercise("book_appointment", BOOKING, _listed("events")),
 }
 REGISTERED = [name for name in EXERCISES if name in INTEGRATIONS]
 OAUTH = [name for name in REGISTERED if INTEGRATIONS[name].auth == "oauth"]
@@ -72,9 +86,14 @@ BUILTINS = [
 
 
 @pytest.fixture
-async def connected(make_agent: AgentFactory, services: Services, sandboxes: ServedSandboxes) -> CreatedAgent:
-    """An agent wired to every registered emulator (built-ins for the other capabilities)."""
-    pairs = sandbox_connections(services.providers, sandboxes.base_url)
+async def connected(
+    request: pytest.FixtureRequest, make_agent: AgentFactory, services: Services, sandboxes: ServedSandboxes
+) -> CreatedAgent:
+    """An agent wired to a registered emulator per capability (built-ins for the others): the
+    test's `provider` for its capability, the first registered one for the rest."""
+    callspec = getattr(request.node, "callspec", None)
+    provider = callspec.params.get("provider") if callspec is not None else None
+    pairs = sandbox_connections(services.providers, sandboxes.base_url, prefer=[provider] if provider else ())
     sandboxed = {connection.capability for connection, _ in pairs}
     return await make_agent(
         connections=[connection for connection, _ in pairs] + [c for c in BUILTINS if c.capability not in sandboxed],
@@ -178,21 +197,28 @@ async def test_a_revoked_refresh_token_answers_not_connected_and_marks_the_conne
 
 
 async def test_no_credential_appears_in_plaintext_in_the_database_or_the_logs(
-    connected: CreatedAgent,
+    make_agent: AgentFactory,
     make_caller: CallerFactory,
     services: Services,
+    sandboxes: ServedSandboxes,
     database_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    caller = await make_caller("http", connected)
-    for provider in REGISTERED:
-        exercise = EXERCISES[provider]
-        assert (await caller.call(exercise.tool, exercise.arguments)).ok
     secrets: set[str] = set()
-    for connection in connected.agent.connections.values():
-        if connection.id is not None:
-            secrets.update(v for v in (await services.agents.connection_secrets(connection.id)).values() if len(v) >= 8)
+    for provider in REGISTERED:
+        pairs = sandbox_connections(services.providers, sandboxes.base_url, prefer=[provider])
+        agent = await make_agent(
+            connections=[connection for connection, _ in pairs],
+            secrets={connection.capability: secrets for connection, secrets in pairs},
+        )
+        exercise = EXERCISES[provider]
+        caller = await make_caller("http", agent)
+        assert (await caller.call(exercise.tool, exercise.arguments)).ok, provider
+        for connection in agent.agent.connections.values():
+            if connection.id is not None:
+                stored = await services.agents.connection_secrets(connection.id)
+                secrets.update(value for value in stored.values() if len(value) >= 8)
     await services.audit.flush()
 
     assert secrets, "the sandbox connections hold secrets to look for"

@@ -9,7 +9,7 @@ from typing import Any
 
 from integrations.capabilities import IntegrationError
 from integrations.common.deadline import deadline_scope
-from integrations.common.spec import Checkable
+from integrations.common.spec import Checkable, SandboxConnection
 from tool_server.agents.models import Capability, Connection
 from tool_server.cli.agents import check_zone
 from tool_server.cli.common import agent_json, print_json, require_agent
@@ -93,6 +93,16 @@ def _capability(spec: ProviderSpec, asked: Capability | None) -> Capability:
     raise CliError(f"{spec.name} serves several capabilities; pass --capability")
 
 
+def _sandbox(services: Services, spec: ProviderSpec) -> SandboxConnection:
+    """The settings and secrets that reach the provider's emulator on this server."""
+    if spec.integration is None:
+        raise CliError(f"{spec.name} is built in and has no emulator; connect it without --sandbox")
+    if not services.settings.sandbox:
+        raise CliError("--sandbox needs the emulators mounted; TOOL_SERVER_SANDBOX is false")
+    base = services.settings.public_url.rstrip("/")
+    return spec.integration.sandbox_connection(f"{base}/sandbox/{spec.name}")
+
+
 async def connect(services: Services, args: argparse.Namespace) -> int:
     agent = await require_agent(services, args.agent_id)
     spec = services.providers.specs.get(args.provider)
@@ -105,6 +115,10 @@ async def connect(services: Services, args: argparse.Namespace) -> int:
         name = sealed_in_settings[0]
         raise CliError(f"{name} is a secret: pass it as --{name.replace('_', '-')} (or - for stdin), not as a setting")
     secrets: dict[str, str] = {}
+    if args.sandbox:
+        sandbox = _sandbox(services, spec)
+        settings = {**sandbox.settings, **settings}
+        secrets = dict(sandbox.secrets)
     for name, value in provider_options(spec, args, args.extra).items():
         if name in spec.secret_names:
             secrets[name] = value

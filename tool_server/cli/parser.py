@@ -129,6 +129,11 @@ def _add_connections(commands: Any) -> None:
     connect.add_argument(
         "--capability", choices=CAPABILITY_CHOICES, help="the capability to serve (needed only if it serves several)"
     )
+    connect.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="connect to the provider's own emulator at TOOL_SERVER_PUBLIC_URL (other options still apply)",
+    )
     connect.add_argument("--settings", help="provider settings as a JSON object")
     connect.add_argument("--set", action="append", metavar="KEY=VALUE", help="one setting (JSON value or text)")
     connect.add_argument(
