@@ -21,6 +21,9 @@ from tool_server.tools.views import AppointmentView, appointment_view
 
 __all__ = ["BOOK_APPOINTMENT", "CANCEL_APPOINTMENT", "FIND_APPOINTMENTS", "RESCHEDULE_APPOINTMENT"]
 
+# Provider ids, not ours: a Microsoft Graph event id runs to about 150 characters.
+APPOINTMENT_ID_LENGTH = 255
+
 _START_DESCRIPTION = (
     "Start as ISO 8601. Without an offset it is read as local time in `timezone` "
     "(or the business's timezone). Use a start returned by check_availability."
@@ -57,7 +60,9 @@ class AppointmentResult(ToolResult):
 
 class RescheduleAppointmentInput(ToolInput):
     appointment_id: str = Field(
-        min_length=1, max_length=64, description="Id from book_appointment or find_appointments."
+        min_length=1,
+        max_length=APPOINTMENT_ID_LENGTH,
+        description="Id from book_appointment or find_appointments.",
     )
     new_start: DateTimeText = Field(description=_START_DESCRIPTION, examples=["2026-03-10T14:30"])
     duration_minutes: int | None = Field(
@@ -68,7 +73,9 @@ class RescheduleAppointmentInput(ToolInput):
 
 class CancelAppointmentInput(ToolInput):
     appointment_id: str = Field(
-        min_length=1, max_length=64, description="Id from book_appointment or find_appointments."
+        min_length=1,
+        max_length=APPOINTMENT_ID_LENGTH,
+        description="Id from book_appointment or find_appointments.",
     )
     timezone: TimeZoneName | None = None
 
