@@ -101,3 +101,34 @@ async def test_a_longer_duration_needs_that_much_free_time(caller: ToolCaller) -
     assert all(
         (datetime.fromisoformat(s["end"]) - datetime.fromisoformat(s["start"])).seconds == 7200 for s in result["slots"]
     )
+
+
+async def test_a_caller_in_the_pacific_asking_for_the_morning_gets_pacific_morning_slots(caller: ToolCaller) -> None:
+    # The business opens 9-5 Eastern: 6 AM to 2 PM Pacific, so a Pacific morning is 6-11:30 AM.
+    result = (
+        await caller.call(
+            "check_availability",
+            {"date": MONDAY, "time_of_day": "morning", "timezone": "America/Los_Angeles", "max_slots": 10},
+        )
+    ).unwrap()
+
+    starts = [datetime.fromisoformat(slot["start"]) for slot in result["slots"]]
+    assert starts
+    assert all(start.utcoffset() == datetime.fromisoformat("2026-03-09T00:00-07:00").utcoffset() for start in starts)
+    assert min(start.hour for start in starts) == 6
+    assert max(start.hour for start in starts) == 11
+    assert result["speech"].endswith("Pacific time.")
+
+
+async def test_an_evening_with_nothing_open_says_so_and_offers_the_next_evening_openings(caller: ToolCaller) -> None:
+    # Closing at 5 PM Eastern, the business has no Eastern evenings at all; London evenings are 5-9 PM.
+    result = (
+        await caller.call("check_availability", {"date": MONDAY, "time_of_day": "evening", "timezone": "Europe/London"})
+    ).unwrap()
+
+    assert result["slots"]
+    assert all(17 <= datetime.fromisoformat(slot["start"]).hour < 21 for slot in result["slots"])
+    nothing = (await caller.call("check_availability", {"date": MONDAY, "time_of_day": "evening"})).unwrap()
+    assert nothing["slots"] == []
+    assert nothing["next_available"] == []
+    assert nothing["speech"] == "I don't have any evening openings in the next few weeks."

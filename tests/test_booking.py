@@ -45,6 +45,7 @@ async def test_check_book_find_cancel_is_one_coherent_flow(caller: ToolCaller) -
 
     cancelled = (await caller.call("cancel_appointment", {"appointment_id": appointment["appointment_id"]})).unwrap()
     assert cancelled["appointment"]["status"] == "cancelled"
+    assert cancelled["speech"] == f"Your appointment on {appointment['spoken']} Eastern time is cancelled."
     assert (await caller.call("find_appointments", {"caller_email": "jane.doe@example.com"})).unwrap()[
         "appointments"
     ] == []

@@ -178,7 +178,9 @@ async def cancel_appointment(ctx: ToolContext, args: CancelAppointmentInput) -> 
     zone = _zone(ctx, args.timezone)
     cancelled = await calendar_for(ctx).cancel(args.appointment_id)
     view = appointment_view(cancelled, zone, ctx.now.astimezone(zone).date())
-    return AppointmentResult(appointment=view, speech=f"Your appointment on {view.spoken} is cancelled.")
+    return AppointmentResult(
+        appointment=view, speech=f"Your appointment on {view.spoken} {zone_label(zone)} is cancelled."
+    )
 
 
 async def find_appointments(ctx: ToolContext, args: FindAppointmentsInput) -> FindAppointmentsResult:

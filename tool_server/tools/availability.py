@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
+from integrations.capabilities import TimeSlot
 from tool_server.errors import ToolError
 from tool_server.spoken import spoken_day
 from tool_server.timeparse import parse_day
@@ -36,6 +38,11 @@ class CheckAvailabilityInput(ToolInput):
     duration_minutes: int | None = Field(
         default=None, ge=5, le=480, description="Appointment length. Defaults to the business's slot length."
     )
+    time_of_day: Literal["morning", "afternoon", "evening"] | None = Field(
+        default=None,
+        description="Only slots starting in this part of the day, in `timezone`: morning before noon, "
+        "afternoon noon to 5 PM, evening from 5 PM. For 'tomorrow morning': date 'tomorrow', time_of_day 'morning'.",
+    )
     timezone: TimeZoneName | None = None
     max_slots: int = Field(default=5, ge=1, le=10, description="How many slots to offer at most.")
 
@@ -48,6 +55,29 @@ class CheckAvailabilityResult(ToolResult):
     next_available: list[SlotView] = Field(
         default_factory=list, description="When the range is full: the first openings after it."
     )
+
+
+# Where each part of the day starts and ends, in the caller's zone.
+_PARTS_OF_DAY: dict[str, tuple[time, time | None]] = {
+    "morning": (time(0), time(12)),
+    "afternoon": (time(12), time(17)),
+    "evening": (time(17), None),
+}
+
+
+def _in_part_of_day(slots: list[TimeSlot], part: str | None, zone: ZoneInfo) -> list[TimeSlot]:
+    if part is None:
+        return slots
+    begins, ends = _PARTS_OF_DAY[part]
+    return [
+        slot
+        for slot in slots
+        if begins <= slot.start.astimezone(zone).time() and (ends is None or slot.start.astimezone(zone).time() < ends)
+    ]
+
+
+def _part_words(part: str | None) -> str:
+    return f" in the {part}" if part else ""
 
 
 def _range_words(first: date, last: date, today: date) -> str:
@@ -80,22 +110,28 @@ async def check_availability(ctx: ToolContext, args: CheckAvailabilityInput) -> 
     duration = timedelta(minutes=args.duration_minutes) if args.duration_minutes else calendar.default_duration
     window_start = max(datetime.combine(first, time(0), tzinfo=zone), ctx.now)
     window_end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
-    chosen = spread(await calendar.free_slots(window_start, window_end, duration), args.max_slots, zone)
+    free = _in_part_of_day(await calendar.free_slots(window_start, window_end, duration), args.time_of_day, zone)
+    chosen = spread(free, args.max_slots, zone)
 
     next_available = []
     if not chosen:
-        later = await calendar.free_slots(window_end, window_end + timedelta(days=LOOKAHEAD_DAYS), duration)
+        later = _in_part_of_day(
+            await calendar.free_slots(window_end, window_end + timedelta(days=LOOKAHEAD_DAYS), duration),
+            args.time_of_day,
+            zone,
+        )
         next_available = later[:3]
 
     if chosen:
         speech = f"I have {speak_slots([s.start for s in chosen], zone, today)}."
     elif next_available:
         speech = (
-            f"I don't have anything open {_range_words(first, last, today)}. "
+            f"I don't have anything open {_range_words(first, last, today)}{_part_words(args.time_of_day)}. "
             f"The next openings are {speak_slots([s.start for s in next_available], zone, today)}."
         )
     else:
-        speech = "I don't have any openings in the next few weeks."
+        kind = f"{args.time_of_day} " if args.time_of_day else ""
+        speech = f"I don't have any {kind}openings in the next few weeks."
     return CheckAvailabilityResult(
         timezone=zone.key,
         date_from=first.isoformat(),
@@ -124,6 +160,7 @@ CHECK_AVAILABILITY = ToolSpec(
     destructive=False,
     examples=[
         {"date": "tomorrow"},
+        {"date": "tomorrow", "time_of_day": "morning", "timezone": "America/Los_Angeles"},
         {"date": "2026-03-09", "end_date": "2026-03-13", "duration_minutes": 60, "timezone": "America/Chicago"},
     ],
     wait_message="Let me check the calendar.",

@@ -62,7 +62,8 @@ TimeZoneName = Annotated[
     str,
     Field(
         max_length=64,
-        description="IANA timezone name. Defaults to the business's timezone.",
+        description="IANA timezone name, e.g. America/Los_Angeles for a caller who says 'Pacific', "
+        "America/New_York for 'Eastern'. Defaults to the business's timezone.",
         examples=["America/New_York", "Europe/London"],
     ),
     AfterValidator(_zone),
