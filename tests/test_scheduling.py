@@ -163,3 +163,37 @@ def test_spoken_forms_read_naturally() -> None:
     assert spoken_money(4900, "usd") == "$49.00"
     assert spoken_money(500, "JPY") == "¥500"
     assert spoken_money(1250, "CHF") == "12.50 CHF"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_free_slots_among_thousands_of_overlapping_events_match_a_plain_scan(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    zone = ZoneInfo("America/New_York")
+    rules = BookingRules(
+        timezone="America/New_York",
+        weekly_hours={"mon": ["13:00-17:00", "08:00-12:00"], "tue": ["09:00-17:00"], "sat": ["10:00-14:00"]},
+        slot_minutes=15,
+        buffer_minutes=rng.choice([0, 10, 15]),
+        min_notice_minutes=0,
+    )
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    start, end = datetime(2026, 3, 2, tzinfo=zone), datetime(2026, 3, 16, tzinfo=zone)
+    busy = []
+    for _ in range(rng.choice([0, 5, 300, 3000])):
+        begins = start + timedelta(minutes=5 * rng.randint(0, 14 * 288))
+        busy.append((begins, begins + timedelta(minutes=5 * rng.randint(1, 40))))
+    duration = timedelta(minutes=rng.choice([15, 30, 60]))
+    buffer = timedelta(minutes=rules.buffer_minutes)
+
+    found = candidate_slots(rules, start, end, duration, busy, now)
+
+    everything = candidate_slots(rules, start, end, duration, [], now)
+    expected = [
+        slot
+        for slot in everything
+        if not any(slot.start < b_end + buffer and b_start < slot.end + buffer for b_start, b_end in busy)
+    ]
+    assert found == expected
+    assert len(everything) > 0

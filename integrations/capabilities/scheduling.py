@@ -11,6 +11,7 @@ appointment lasts 60 real minutes even across a DST change).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -156,8 +157,24 @@ def _grid(rules: BookingRules, day: date, duration: timedelta) -> Iterator[datet
             cursor += step
 
 
-def _collides(start: datetime, end: datetime, busy: Sequence[Interval], buffer: timedelta) -> bool:
-    return any(start < b_end + buffer and b_start < end + buffer for b_start, b_end in busy)
+def _merged(busy: Iterable[Interval]) -> list[Interval]:
+    """Busy intervals in UTC, sorted and merged: disjoint, so their ends ascend with their starts."""
+    merged: list[Interval] = []
+    for b_start, b_end in sorted((b_start.astimezone(UTC), b_end.astimezone(UTC)) for b_start, b_end in busy):
+        if merged and b_start <= merged[-1][1]:
+            if b_end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], b_end)
+        else:
+            merged.append((b_start, b_end))
+    return merged
+
+
+def _collides(
+    start: datetime, end: datetime, busy: Sequence[Interval], ends: Sequence[datetime], buffer: timedelta
+) -> bool:
+    # A calendar with thousands of events is checked per slot by bisection, not by a scan.
+    first = bisect_right(ends, start - buffer)
+    return first < len(busy) and busy[first][0] < end + buffer
 
 
 def candidate_slots(
@@ -176,7 +193,8 @@ def candidate_slots(
     horizon = now + timedelta(days=rules.horizon_days)
     latest = min(end.astimezone(UTC), horizon)
     buffer = timedelta(minutes=rules.buffer_minutes)
-    busy_sorted = sorted((b_start.astimezone(UTC), b_end.astimezone(UTC)) for b_start, b_end in busy)
+    busy_sorted = _merged(busy)
+    busy_ends = [b_end for _, b_end in busy_sorted]
     slots: list[TimeSlot] = []
     if earliest >= latest:
         return slots
@@ -185,7 +203,7 @@ def candidate_slots(
             if slot_start < earliest or slot_start >= latest:
                 continue
             slot_end = slot_start + duration
-            if _collides(slot_start, slot_end, busy_sorted, buffer):
+            if _collides(slot_start, slot_end, busy_sorted, busy_ends, buffer):
                 continue
             slots.append(TimeSlot(start=slot_start.astimezone(zone), end=slot_end.astimezone(zone)))
     return slots
