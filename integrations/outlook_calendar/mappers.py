@@ -84,7 +84,10 @@ def parse_time(value: Any) -> datetime:
         raise UpstreamError(PROVIDER, "an event time without dateTime")
     text = str(value["dateTime"])
     head, dot, fraction = text.partition(".")
-    if dot:
+    if dot and fraction.isdigit():
+        # Graph's usual seven digits; Python reads at most six.
+        text = f"{head}.{fraction[:6]}"
+    elif dot:
         digits = "".join(c for c in fraction if c.isdigit())
         text = f"{head}.{digits[:6]}{fraction[len(digits) :]}"
     try:

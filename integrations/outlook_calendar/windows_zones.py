@@ -10,6 +10,8 @@ which is the same zone. An unknown name is never guessed at: the caller raises i
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from integrations.common.zones import UnknownZoneError, canonical_zone_name
 
 __all__ = ["WINDOWS_TO_IANA", "iana_zone", "windows_zone"]
@@ -115,6 +117,8 @@ for _name, _zone in WINDOWS_TO_IANA.items():
     _WINDOWS_OF.setdefault(_zone, _name)
 
 
+# A getSchedule answer names the same zone hundreds of times.
+@lru_cache(maxsize=256)
 def iana_zone(name: str) -> str:
     """The IANA zone for a zone name Graph gave: a Windows name, or an IANA name (Graph accepts both).
 
