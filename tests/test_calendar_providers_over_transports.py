@@ -134,3 +134,20 @@ async def test_a_second_caller_cannot_book_a_slot_held_on_each_calendar(
 
     assert refused.code == "SLOT_UNAVAILABLE"
     assert events_at(sandboxes, provider, TEN) == 0
+
+
+@pytest.mark.parametrize("provider", ["calendly"])
+async def test_a_calendly_account_that_cannot_book_by_api_answers_with_a_booking_link_to_text(
+    provider: str, connected: CreatedAgent, make_caller: CallerFactory, sandboxes: ServedSandboxes
+) -> None:
+    caller = await make_caller("mcp", connected)
+    state = sandboxes.sandboxes[provider].state
+    state.booking_enabled = False  # type: ignore[attr-defined]
+
+    refused = await caller.call("book_appointment", {"start": f"{MONDAY}T10:00", **JANE})
+
+    assert refused.code == "PROVIDER_ERROR"
+    assert refused.details["booking_url"].startswith("http")
+    assert refused.error is not None
+    assert refused.error["speech"] == "I can't book that for you directly, but I can text you a link to book it yourself."
+    assert events_at(sandboxes, provider, TEN) == 0

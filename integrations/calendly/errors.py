@@ -13,7 +13,13 @@ from typing import Any
 import httpx
 
 from integrations.calendly.mappers import PROVIDER
-from integrations.capabilities.errors import IntegrationError, NotFoundError, RateLimitedError, UpstreamError
+from integrations.capabilities.errors import (
+    BookingLinkOnlyError,
+    IntegrationError,
+    NotFoundError,
+    RateLimitedError,
+    UpstreamError,
+)
 
 __all__ = ["SchedulingLinkError", "Subject", "translate_response", "translate_transport"]
 
@@ -21,7 +27,7 @@ __all__ = ["SchedulingLinkError", "Subject", "translate_response", "translate_tr
 Subject = tuple[str, str]
 
 
-class SchedulingLinkError(UpstreamError):
+class SchedulingLinkError(BookingLinkOnlyError):
     """Calendly would not book through the API (the account's plan has no Scheduling API), so the
     caller books through a single-use link instead. `booking_url` is that link; the message says it
     too, so an agent that only reads messages can still text it."""
@@ -29,11 +35,9 @@ class SchedulingLinkError(UpstreamError):
     def __init__(self, booking_url: str) -> None:
         super().__init__(
             PROVIDER,
+            booking_url,
             f"this Calendly account cannot book through the API; send the caller this booking link: {booking_url}",
-            status=403,
-            retryable=False,
         )
-        self.booking_url = booking_url
 
 
 def translate_response(response: httpx.Response, subject: Subject | None = None) -> IntegrationError:

@@ -3,6 +3,7 @@
 from integrations.capabilities.calendar import CalendarProvider, SlotReservations
 from integrations.capabilities.crm import CallActivityLog, CrmProvider
 from integrations.capabilities.errors import (
+    BookingLinkOnlyError,
     ConfigurationError,
     IntegrationError,
     NotFoundError,
@@ -31,6 +32,7 @@ from integrations.capabilities.scheduling import BookingRules, candidate_slots, 
 
 __all__ = [
     "Appointment",
+    "BookingLinkOnlyError",
     "BookingRequest",
     "BookingRules",
     "CalendarProvider",

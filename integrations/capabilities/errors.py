@@ -8,6 +8,7 @@ above `integrations/` ever sees a vendor exception.
 from __future__ import annotations
 
 __all__ = [
+    "BookingLinkOnlyError",
     "ConfigurationError",
     "IntegrationError",
     "NotFoundError",
@@ -48,6 +49,15 @@ class UpstreamError(IntegrationError):
         self.provider = provider
         self.status = status
         self.retryable = retryable
+
+
+class BookingLinkOnlyError(UpstreamError):
+    """The calendar will not book through its API (Calendly on a plan without its Scheduling API),
+    but the caller can book at `booking_url`, a link made for them."""
+
+    def __init__(self, provider: str, booking_url: str, detail: str) -> None:
+        super().__init__(provider, detail, status=403, retryable=False)
+        self.booking_url = booking_url
 
 
 class RateLimitedError(UpstreamError):

@@ -7,6 +7,7 @@ import logging
 from pydantic import ValidationError
 
 from integrations.capabilities import (
+    BookingLinkOnlyError,
     ConfigurationError,
     NotFoundError,
     ProviderNotConnectedError,
@@ -100,6 +101,13 @@ def from_exception(error: BaseException, tool: str) -> ToolError:
         details = {"retry_after": error.retry_after} if error.retry_after is not None else {}
         return ToolError(
             ErrorCode.RATE_LIMITED, f"{error.provider} is rate limiting requests; retry shortly", details=details
+        )
+    if isinstance(error, BookingLinkOnlyError):
+        return ToolError(
+            ErrorCode.PROVIDER_ERROR,
+            f"{error.provider} cannot book through its API; offer the caller details.booking_url (text it to them)",
+            speech="I can't book that for you directly, but I can text you a link to book it yourself.",
+            details={"booking_url": error.booking_url},
         )
     if isinstance(error, UpstreamError):
         return ToolError(ErrorCode.PROVIDER_ERROR, f"{error.provider} failed: {error}")
