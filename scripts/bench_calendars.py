@@ -191,7 +191,9 @@ def _last_free_busy(provider: str, base: str) -> dict[str, Any]:
     return [request for request in recorded if request["path"].endswith(wanted)][-1]
 
 
-def _bare_merge(provider: str, answer: bytes, rules: Any, start: datetime, end: datetime, now: datetime) -> Callable[[], Any]:
+def _bare_merge(
+    provider: str, answer: bytes, rules: Any, start: datetime, end: datetime, now: datetime
+) -> Callable[[], Any]:
     """The same free/busy merge and slot computation, from the answer already in memory."""
     from integrations.capabilities.scheduling import candidate_slots
 
@@ -214,7 +216,10 @@ def _bare_merge(provider: str, answer: bytes, rules: Any, start: datetime, end: 
         for schedule in body["value"]:
             for item in schedule.get("scheduleItems", []):
                 if item["status"] in ("busy", "oof", "tentative"):
-                    zones = (ZoneInfo(iana_zone(item["start"]["timeZone"])), ZoneInfo(iana_zone(item["end"]["timeZone"])))
+                    zones = (
+                        ZoneInfo(iana_zone(item["start"]["timeZone"])),
+                        ZoneInfo(iana_zone(item["end"]["timeZone"])),
+                    )
                     busy.append(
                         (
                             datetime.fromisoformat(item["start"]["dateTime"][:26]).replace(tzinfo=zones[0]),
@@ -257,13 +262,19 @@ async def measure(provider: str, base: str, calls: int, workdir: Path) -> Figure
             Connection(capability="calendar", provider=provider, settings=settings), secrets
         )
         created = await services.agents.create(
-            "Bench", timezone="America/New_York", phone_region="US", connections=[connection], secrets={"calendar": secrets}
+            "Bench",
+            timezone="America/New_York",
+            phone_region="US",
+            connections=[connection],
+            secrets={"calendar": secrets},
         )
         first = datetime.now(ZONE).date() + timedelta(days=7)
         arguments = {"date": first.isoformat(), "end_date": (first + timedelta(days=6)).isoformat()}
 
         async def tool_call() -> None:
-            outcome = await services.dispatcher.execute(created.agent, "check_availability", arguments, CallInfo("bench"))
+            outcome = await services.dispatcher.execute(
+                created.agent, "check_availability", arguments, CallInfo("bench")
+            )
             if outcome.error is not None:
                 raise SystemExit(f"{provider}: {outcome.error}")
 

@@ -122,3 +122,25 @@ def test_keys_rotate_reseals_credentials_under_the_new_key(database_url: str, sa
     assert with_old_key.returncode == 1
     assert "TOOL_SERVER_SECRET_KEY" in with_old_key.stdout
     assert "Traceback" not in with_old_key.stderr
+
+
+def test_connect_with_sandbox_wires_one_provider_to_its_own_emulator_and_the_connection_works(
+    database_url: str, sandboxes: ServedSandboxes
+) -> None:
+    for sandbox in sandboxes.sandboxes.values():
+        sandbox.reset()
+    agent = json.loads(run(database_url, sandboxes.base_url, "agents", "create", "--name", "Clinic").stdout)
+    for provider in ("outlook_calendar", "calcom", "calendly"):
+        connected = run(database_url, sandboxes.base_url, "connect", agent["id"], provider, "--sandbox")
+        assert connected.returncode == 0, connected.stderr
+        calendar = json.loads(connected.stdout)["connections"]["calendar"]
+        assert calendar["provider"] == provider
+        assert calendar["settings"]["base_url"] == sandboxes.url(provider)
+
+        tested = run(database_url, sandboxes.base_url, "connections", "test", agent["id"], "--json")
+
+        assert tested.returncode == 0, tested.stdout + tested.stderr
+        assert {entry["provider"]: entry["status"] for entry in json.loads(tested.stdout)}[provider] == "ok"
+    builtin = run(database_url, sandboxes.base_url, "connect", agent["id"], "local_calendar", "--sandbox")
+    assert builtin.returncode != 0
+    assert "has no emulator" in builtin.stderr
