@@ -144,3 +144,13 @@ async def test_platforms_set_stores_a_sealed_secret_the_server_then_checks(datab
         assert await services.platform_secrets.get(agent["id"], "retell") == "key_retell_sealed_123"
     finally:
         await services.aclose()
+
+
+def test_agents_create_sets_how_long_a_hold_lasts_and_refuses_a_silly_one(database_url: str) -> None:
+    created = run(database_url, "agents", "create", "--name", "Quick Clinic", "--hold-minutes", "2")
+    refused = run(database_url, "agents", "create", "--name", "Slow Clinic", "--hold-minutes", "0")
+
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["hold_minutes"] == 2
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == ["tool-server: --hold-minutes must be between 1 and 60, got 0"]

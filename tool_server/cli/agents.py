@@ -46,6 +46,12 @@ def check_name(name: str) -> str:
     return cleaned
 
 
+def check_hold_minutes(minutes: int) -> int:
+    if not 1 <= minutes <= 60:
+        raise CliError(f"--hold-minutes must be between 1 and 60, got {minutes}")
+    return minutes
+
+
 def check_zone(name: str, option: str = "--timezone") -> str:
     """The zone's canonical spelling; any name the one zone validator refuses is a user error."""
     try:
@@ -81,7 +87,12 @@ async def create_agent(services: Services, args: argparse.Namespace) -> int:
     name, zone, region = check_name(args.name), check_zone(args.timezone), check_region(args.region)
     connections, secrets = _initial_connections(services, sandbox=args.sandbox, outbox=args.outbox)
     created = await services.agents.create(
-        name, timezone=zone, phone_region=region, connections=connections, secrets=secrets
+        name,
+        timezone=zone,
+        phone_region=region,
+        connections=connections,
+        secrets=secrets,
+        hold_minutes=check_hold_minutes(args.hold_minutes),
     )
     print_json(agent_json(created.agent, created.api_key))
     return 0

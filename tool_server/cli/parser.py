@@ -101,6 +101,9 @@ def _add_agents(commands: Any) -> None:
     create.add_argument("--region", default="US", help="default phone region (ISO 3166 alpha-2)")
     create.add_argument("--outbox", action="store_true", help="connect the built-in outbox for messaging")
     create.add_argument(
+        "--hold-minutes", type=int, default=5, help="how long hold_slot keeps a slot for a caller (1-60 minutes)"
+    )
+    create.add_argument(
         "--sandbox", action="store_true", help="connect every provider's sandbox emulator (at TOOL_SERVER_PUBLIC_URL)"
     )
     command(create, "tool_server.cli.agents:create_agent", "services")
