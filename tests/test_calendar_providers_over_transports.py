@@ -149,5 +149,6 @@ async def test_a_calendly_account_that_cannot_book_by_api_answers_with_a_booking
     assert refused.code == "PROVIDER_ERROR"
     assert refused.details["booking_url"].startswith("http")
     assert refused.error is not None
-    assert refused.error["speech"] == "I can't book that for you directly, but I can text you a link to book it yourself."
+    speech = refused.error["speech"]
+    assert speech == "I can't book that for you directly, but I can text you a link to book it yourself."
     assert events_at(sandboxes, provider, TEN) == 0
