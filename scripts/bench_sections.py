@@ -13,7 +13,7 @@ def replace_section(path: Path, name: str, text: str) -> None:
     if begin in current and end in current:
         before, rest = current.split(begin, 1)
         after = rest.split(end, 1)[1].lstrip("\n")
-        updated = before + block + after
+        updated = before + block + ("\n" + after if after else "")
     else:
         updated = current.rstrip("\n") + "\n\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)
