@@ -56,12 +56,24 @@ class GuardedCalendar:
         return self.provider.default_duration
 
     async def free_slots(self, start: datetime, end: datetime, duration: timedelta) -> list[TimeSlot]:
-        """The provider's free slots, without time another caller holds or is booking."""
+        """The provider's free slots, without time another caller holds or is booking, and with
+        this caller's own held slots (a vendor reservation hides them at the vendor)."""
         slots = await self.provider.free_slots(start, end, duration)
-        if not slots:
-            return slots
-        taken = await self._holds.taken(self._agent_id, slots[0].start, slots[-1].end, self._claimant)
-        return [slot for slot in slots if not any(_overlaps(slot.start, slot.end, hold) for hold in taken)]
+        claims = await self._holds.active(self._agent_id, start, end + duration)
+        others = [hold for hold in claims if not self._claimant.owns(hold)]
+        free = [slot for slot in slots if not any(_overlaps(slot.start, slot.end, hold) for hold in others)]
+        offered = {slot.start for slot in free}
+        zone = slots[0].start.tzinfo if slots else start.tzinfo
+        mine = [
+            TimeSlot(start=hold.start.astimezone(zone), end=hold.end.astimezone(zone))
+            for hold in claims
+            if hold.kind == "hold"
+            and self._claimant.owns(hold)
+            and start <= hold.start < end
+            and hold.end - hold.start == duration
+            and hold.start not in offered
+        ]
+        return sorted(free + mine, key=lambda slot: slot.start) if mine else free
 
     async def hold(self, start: datetime, duration: timedelta) -> Hold:
         """Keep [start, start + duration) for this caller for the agent's hold minutes.
@@ -70,6 +82,9 @@ class GuardedCalendar:
         holds it. Where the vendor can reserve slots itself (Cal.com), it reserves there too.
         """
         end = start.astimezone(UTC) + duration
+        for claim in await self._holds.active(self._agent_id, start, end):
+            if claim.kind == "hold" and self._claimant.owns(claim) and (claim.start, claim.end) == (start, end):
+                return claim  # the same caller asking again (a retry, a second leg of the call)
         offered = await self.provider.free_slots(start, start + timedelta(minutes=1), duration)
         if not any(slot.start == start for slot in offered):
             raise SlotUnavailableError("that time is not free")

@@ -98,12 +98,12 @@ class SlotHolds:
         self._db = db
         self._clock = clock
 
-    async def taken(self, agent_id: str, start: datetime, end: datetime, claimant: Claimant) -> list[Hold]:
-        """Active claims overlapping [start, end) that belong to other callers."""
+    async def active(self, agent_id: str, start: datetime, end: datetime) -> list[Hold]:
+        """Every active claim overlapping [start, end), whoever holds it."""
         now = self._clock()
 
         def work(session: Session) -> list[Hold]:
-            return [h for h in _overlapping(session, agent_id, start, end, now) if not claimant.owns(h)]
+            return list(_overlapping(session, agent_id, start, end, now))
 
         return await self._db.run(work)
 
