@@ -7,9 +7,7 @@ attempt; `call` runs it under `Resilience` (retries, Retry-After, circuit breake
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
 import httpx
@@ -18,6 +16,7 @@ from integrations.calcom.errors import Subject, translate, translate_transport
 from integrations.calcom.mappers import PROVIDER
 from integrations.capabilities.errors import ProviderNotConnectedError, UpstreamError
 from integrations.common.resilience import Resilience
+from integrations.common.tls import tls_context
 from integrations.common.vault import CredentialVault
 
 __all__ = ["BOOKINGS_VERSION", "EVENT_TYPES_VERSION", "SLOTS_VERSION", "CalcomClient"]
@@ -27,12 +26,6 @@ BOOKINGS_VERSION = "2024-08-13"
 EVENT_TYPES_VERSION = "2024-06-14"
 
 Params = Mapping[str, str | int]
-
-
-@cache
-def _tls() -> ssl.SSLContext:
-    # Loading the CA bundle costs ~0.1 s; a client is made per attempt, the context once.
-    return ssl.create_default_context()
 
 
 class CalcomClient:
@@ -132,7 +125,7 @@ class CalcomClient:
         # A client per attempt: its timeout is what this tool call's deadline leaves now.
         timeout = self.resilience.attempt_timeout()
         try:
-            async with httpx.AsyncClient(base_url=self._base_url, timeout=timeout, verify=_tls()) as client:
+            async with httpx.AsyncClient(base_url=self._base_url, timeout=timeout, verify=tls_context()) as client:
                 answer = await client.request(method, path, headers=headers, params=params, json=body)
         except httpx.HTTPError as error:
             # `from None`: httpx's text holds the URL, whose query may carry a caller's email.

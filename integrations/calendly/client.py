@@ -8,10 +8,8 @@ connection expired.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 import httpx
@@ -21,6 +19,7 @@ from integrations.calendly.mappers import PROVIDER, stamp
 from integrations.capabilities.errors import ProviderNotConnectedError, UpstreamError
 from integrations.common.oauth import TokenManager
 from integrations.common.resilience import Resilience
+from integrations.common.tls import tls_context
 from integrations.common.vault import CredentialVault
 
 __all__ = ["CalendlyClient", "Credentials"]
@@ -29,12 +28,6 @@ __all__ = ["CalendlyClient", "Credentials"]
 PAGE_SIZE = 100
 # A runaway list (a vendor bug, a loop of page tokens) stops here rather than eating the deadline.
 MAX_PAGES = 50
-
-
-@cache
-def _tls() -> ssl.SSLContext:
-    # Building a verifying context reads the CA bundle (tens of milliseconds): once per process.
-    return ssl.create_default_context()
 
 
 class Credentials:
@@ -232,7 +225,7 @@ class CalendlyClient:
         # connection pool outlives the event loop that opened it.
         timeout = self._resilience.attempt_timeout(self._timeout_ceiling)
         try:
-            async with httpx.AsyncClient(base_url=self._base_url, timeout=timeout, verify=_tls()) as client:
+            async with httpx.AsyncClient(base_url=self._base_url, timeout=timeout, verify=tls_context()) as client:
                 return await client.request(
                     method,
                     path,

@@ -17,6 +17,7 @@ import httpx
 
 from integrations.capabilities.errors import ProviderNotConnectedError, RateLimitedError, UpstreamError
 from integrations.common.deadline import remaining
+from integrations.common.tls import tls_context
 from integrations.common.vault import CredentialVault
 
 __all__ = ["TokenManager"]
@@ -100,7 +101,7 @@ class TokenManager:
     async def _post(self, form: dict[str, str]) -> dict[str, object]:
         timeout = max(0.1, min(10.0, remaining()))
         try:
-            async with httpx.AsyncClient(transport=self._transport, timeout=timeout) as client:
+            async with httpx.AsyncClient(transport=self._transport, timeout=timeout, verify=tls_context()) as client:
                 response = await client.post(self._token_url, data=form, headers={"Accept": "application/json"})
         except httpx.TimeoutException:
             raise UpstreamError(self.provider, "token endpoint timed out", retryable=True) from None

@@ -9,18 +9,16 @@ retried by `Resilience`.
 
 from __future__ import annotations
 
-import ssl
 from datetime import datetime
-from functools import cache
 from typing import Any
 from urllib.parse import quote
 
-import certifi
 import httpx
 
 from integrations.capabilities.errors import UpstreamError
 from integrations.common.oauth import TokenManager
 from integrations.common.resilience import Resilience
+from integrations.common.tls import tls_context
 from integrations.outlook_calendar.errors import Subject, translate, translate_transport
 from integrations.outlook_calendar.mappers import PROPERTY_IDS, PROVIDER, graph_time, graph_zone
 
@@ -161,18 +159,12 @@ class OutlookCalendarClient:
         # connection pool outlives the event loop that made it.
         try:
             async with httpx.AsyncClient(
-                transport=self._transport, timeout=self._resilience.attempt_timeout(), verify=_tls()
+                transport=self._transport, timeout=self._resilience.attempt_timeout(), verify=tls_context()
             ) as client:
                 return await client.request(method, f"{self._root}{path}", params=params, json=json, headers=headers)
         except httpx.HTTPError as error:
             # `from None`: httpx's message holds the URL, whose $filter may carry a caller's phone.
             raise translate_transport(error) from None
-
-
-@cache
-def _tls() -> ssl.SSLContext:
-    # Building a verifying context loads the CA bundle (~50 ms); do it once, not per request.
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:
