@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from integrations.common.zones import UnknownZoneError, canonical_zone_name
+from integrations.common.setting_types import HttpUrl, ZoneName
 
 __all__ = ["CalendlySettings"]
 
@@ -22,10 +22,10 @@ class CalendlySettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    base_url: str = "https://api.calendly.com"
-    token_url: str = "https://auth.calendly.com/oauth/token"
+    base_url: HttpUrl = "https://api.calendly.com"
+    token_url: HttpUrl = "https://auth.calendly.com/oauth/token"
     event_type: str | None = None
-    timezone: str | None = None
+    timezone: ZoneName | None = None
     # The event type's custom question that receives the caller's notes (matched by its text);
     # when the event type has no such question, its first enabled text question is used.
     notes_question: str = "Please share anything that will help prepare for our meeting."
@@ -33,29 +33,12 @@ class CalendlySettings(BaseModel):
     # Ceiling for one HTTP attempt; the tool call's deadline may make it shorter.
     request_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
-    @field_validator("base_url", "token_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError(f"must be an http(s) URL, got {value!r}")
-        return value.rstrip("/")
-
     @field_validator("event_type")
     @classmethod
     def _event_type_uri(cls, value: str | None) -> str | None:
         if value is not None and "/event_types/" not in value:
             raise ValueError("must be an event type URI such as https://api.calendly.com/event_types/<uuid>")
         return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            return canonical_zone_name(value)
-        except UnknownZoneError as error:
-            raise ValueError(str(error)) from None
 
     @field_validator("placeholder_email")
     @classmethod

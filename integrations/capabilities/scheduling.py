@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from integrations.capabilities.models import TimeSlot
 from integrations.common.linear_regex import compile_linear
-from integrations.common.zones import UnknownZoneError, canonical_zone_name, zone_info
+from integrations.common.setting_types import ZoneName
+from integrations.common.zones import zone_info
 
 __all__ = [
     "WEEKDAYS",
@@ -67,7 +68,7 @@ class BookingRules(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    timezone: str = Field(description="IANA zone the opening hours are in (e.g. America/Chicago).")
+    timezone: ZoneName = Field(description="IANA zone the opening hours are in (e.g. America/Chicago).")
     weekly_hours: dict[Weekday, list[str]] = Field(
         default_factory=lambda: {day: ["09:00-17:00"] for day in WEEKDAYS[:5]},
         description='Opening ranges per weekday, e.g. {"mon": ["09:00-12:00", "13:00-17:00"]}; a missing day: closed.',
@@ -79,18 +80,6 @@ class BookingRules(BaseModel):
     min_notice_minutes: int = Field(default=60, ge=0, description="How soon from now a slot may start.")
     horizon_days: int = Field(default=60, ge=1, le=3660, description="How many days ahead can be booked.")
     closed_dates: list[date] = Field(default_factory=list, description="Days closed whatever the weekly hours say.")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        # One validator for every zone the server takes: a folder such as "America" is refused
-        # here, not left to fail as IsADirectoryError when a slot is computed.
-        try:
-            return canonical_zone_name(value)
-        except UnknownZoneError as error:
-            raise ValueError(f"unknown IANA timezone: {error}") from None
 
     @field_validator("weekly_hours")
     @classmethod
@@ -127,7 +116,7 @@ class CalendarRulesSettings(BookingRules):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: str | None = Field(  # type: ignore[assignment]
+    timezone: ZoneName | None = Field(  # type: ignore[assignment]
         default=None, description="IANA zone the opening hours are in; defaults to the agent's zone."
     )
 

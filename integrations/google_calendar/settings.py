@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from integrations.capabilities.scheduling import CalendarRulesSettings
+from integrations.common.setting_types import HttpUrl
 
 __all__ = ["GoogleCalendarSettings", "SendUpdates"]
 
@@ -21,18 +22,11 @@ class GoogleCalendarSettings(CalendarRulesSettings):
     Every calendar in `calendar_ids` counts as busy time; bookings go to the first one.
     """
 
-    base_url: str = "https://www.googleapis.com"
-    token_url: str = "https://oauth2.googleapis.com/token"
+    base_url: HttpUrl = "https://www.googleapis.com"
+    token_url: HttpUrl = "https://oauth2.googleapis.com/token"
     calendar_ids: list[str] = Field(default_factory=lambda: ["primary"], min_length=1)
     # Whether Google emails the caller an invitation (and updates) for the booked event.
     send_updates: SendUpdates = "all"
-
-    @field_validator("base_url", "token_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError(f"must be an http(s) URL, got {value!r}")
-        return value.rstrip("/")
 
     @field_validator("calendar_ids")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from integrations.capabilities.scheduling import CalendarRulesSettings
+from integrations.common.setting_types import HttpUrl
 
 __all__ = ["GRAPH_SCOPES", "OutlookCalendarSettings"]
 
@@ -22,20 +23,13 @@ class OutlookCalendarSettings(CalendarRulesSettings):
     room or a colleague), read with getSchedule; bookings go to the owner's default calendar.
     """
 
-    base_url: str = "https://graph.microsoft.com"
-    login_url: str = "https://login.microsoftonline.com"
+    base_url: HttpUrl = "https://graph.microsoft.com"
+    login_url: HttpUrl = "https://login.microsoftonline.com"
     # The directory (tenant id or domain) the account signs in to; "common" for any work or personal account.
     tenant: str = Field(default="common", min_length=1, max_length=100)
     # None: the signed-in user's own calendar (/me). A user id or UPN: that user's (/users/{id}).
     user: str | None = Field(default=None, min_length=1, max_length=320)
     schedules: list[str] = Field(default_factory=list, max_length=19)
-
-    @field_validator("base_url", "login_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError(f"must be an http(s) URL, got {value!r}")
-        return value.rstrip("/")
 
     @field_validator("tenant")
     @classmethod
