@@ -17,9 +17,9 @@ SPECS = list(CATALOGUE)
 def test_the_catalogue_holds_every_tool_in_a_stable_order() -> None:
     assert CATALOGUE.names() == [
         "check_availability",
+        "book_appointment",
         "hold_slot",
         "release_hold",
-        "book_appointment",
         "reschedule_appointment",
         "cancel_appointment",
         "find_appointments",

@@ -27,7 +27,8 @@ async def test_openapi_docs_describe_every_tool_with_its_input_schema(http: http
     spec = (await http.get("/openapi.json")).json()
 
     body = spec["paths"]["/v1/tools/book_appointment"]["post"]["requestBody"]["content"]["application/json"]
-    assert body["schema"]["required"] == ["start", "caller_name"]
+    # start may be left out when a hold_id names the slot; the tool then says which is missing.
+    assert body["schema"]["required"] == ["caller_name"]
     assert "/v1/tools/send_sms" in spec["paths"]
 
 

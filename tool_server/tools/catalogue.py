@@ -47,9 +47,9 @@ class Catalogue:
 CATALOGUE = Catalogue(
     [
         CHECK_AVAILABILITY,
+        BOOK_APPOINTMENT,
         HOLD_SLOT,
         RELEASE_HOLD,
-        BOOK_APPOINTMENT,
         RESCHEDULE_APPOINTMENT,
         CANCEL_APPOINTMENT,
         FIND_APPOINTMENTS,
