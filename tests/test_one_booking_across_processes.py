@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, func, select
 
+from integrations.common.spec import SandboxConnection
 from integrations.outlook_calendar.windows_zones import iana_zone
 from integrations.registry import INTEGRATIONS
 from tests.support.live_server import SECRET_KEY, free_port, live_server
@@ -26,7 +28,9 @@ from tests.support.postgres import create_database
 from tool_server.agents import Connection
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
+from tool_server.store.database import sync_database_url
 from tool_server.store.migrate import upgrade_database
+from tool_server.store.tables import AppointmentRow
 
 CALLERS = 20
 NEW_YORK = ZoneInfo("America/New_York")
@@ -116,13 +120,17 @@ def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
 
 
 async def _agent(cluster: Cluster, provider: str) -> str:
-    """An agent on the shared database whose calendar is `provider`'s emulator in the first process."""
+    """An agent on the shared database whose calendar is `provider`'s emulator in the first process
+    (or the built-in calendar, kept in the shared database)."""
     settings = ServerSettings(
         home=cluster.home, database_url=cluster.database_url, secret_key=SECRET_KEY, public_url=cluster.emulators
     )
     services = Services.build(settings)
     try:
-        sandbox = INTEGRATIONS[provider].sandbox_connection(f"{cluster.emulators}/sandbox/{provider}")
+        if provider == "local_calendar":
+            sandbox = SandboxConnection(settings={}, secrets={})
+        else:
+            sandbox = INTEGRATIONS[provider].sandbox_connection(f"{cluster.emulators}/sandbox/{provider}")
         calendar = services.providers.validate(
             Connection(capability="calendar", provider=provider, settings=sandbox.settings), sandbox.secrets
         )
@@ -165,6 +173,15 @@ def _caller(index: int) -> dict[str, str]:
 
 
 def _emulator_count(cluster: Cluster, provider: str, start: datetime) -> int:
+    """Appointments at `start`: in the emulator, or for the built-in calendar in the shared database."""
+    if provider == "local_calendar":
+        engine = create_engine(sync_database_url(cluster.database_url))
+        try:
+            with engine.connect() as connection:
+                query = select(func.count()).where(AppointmentRow.start_at == start, AppointmentRow.status == "booked")
+                return int(connection.execute(query).scalar_one())
+        finally:
+            engine.dispose()
     state = httpx.get(f"{cluster.emulators}/sandbox/{provider}/_state", timeout=10).json()
     return BOOKED_AT[provider](state, start)
 
@@ -175,7 +192,7 @@ def _split(answers: list[Any]) -> tuple[list[Any], list[Any]]:
     return won, lost
 
 
-@pytest.mark.parametrize("provider", sorted(BOOKED_AT))
+@pytest.mark.parametrize("provider", [*sorted(BOOKED_AT), "local_calendar"])
 async def test_twenty_callers_racing_for_one_slot_through_three_processes_get_one_appointment(
     cluster: Cluster, provider: str
 ) -> None:
@@ -194,7 +211,7 @@ async def test_twenty_callers_racing_for_one_slot_through_three_processes_get_on
     assert _emulator_count(cluster, provider, start) == 1
 
 
-@pytest.mark.parametrize("provider", sorted(BOOKED_AT))
+@pytest.mark.parametrize("provider", [*sorted(BOOKED_AT), "local_calendar"])
 async def test_twenty_callers_racing_to_hold_one_slot_through_three_processes_get_one_hold_and_one_booking(
     cluster: Cluster, provider: str
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Select, and_, or_, select, update
@@ -72,18 +73,28 @@ class LocalCalendar:
         return candidate_slots(self.rules, start, end, duration, busy, self._clock())
 
     async def book(self, request: BookingRequest) -> Appointment:
+        return await self.book_under_lock(request, lambda _session: None)
+
+    async def book_under_lock(self, request: BookingRequest, check: Callable[[Session], None]) -> Appointment:
+        """Book, running `check` inside the booking transaction, under the agent's booking lock.
+
+        The server's slot claims live in the same database under the same lock, so `check`
+        (which raises `SlotUnavailableError` when another caller holds the time) replaces a
+        separate claim and its settlement: two write transactions fewer per booking.
+        """
         if elapsed(request.start, request.end) > MAX_APPOINTMENT:
             raise SlotUnavailableError("appointments last at most 24 hours")
         violation = rule_violation(self.rules, request.start, elapsed(request.start, request.end), self._clock())
         if violation:
             raise SlotUnavailableError(violation)
-        return await self._db.run(lambda session: self._book(session, request))
+        return await self._db.run(lambda session: self._book(session, request, check))
 
-    def _book(self, session: Session, request: BookingRequest) -> Appointment:
+    def _book(self, session: Session, request: BookingRequest, check: Callable[[Session], None]) -> Appointment:
         self._lock(session)
         same_caller = self._same_caller_booking(session, request)
         if same_caller is not None:
             return _to_appointment(same_caller)
+        check(session)
         if self._busy(session, request.start, request.end):
             raise SlotUnavailableError("that time is already booked")
         now = self._clock()

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+from sqlalchemy.orm import Session
 
 from integrations.capabilities import (
     Appointment,
@@ -33,6 +37,19 @@ log = logging.getLogger(__name__)
 _BOOKING_CLAIM = timedelta(seconds=60)
 # After a booking lands, its claim keeps the slot this long, in case the provider's free/busy lags.
 _LINGER = timedelta(seconds=120)
+
+
+@runtime_checkable
+class BooksUnderLock(Protocol):
+    """A calendar that books inside the agent's booking lock in the server's own database (the
+    built-in one): the claim check runs in its booking transaction instead of beside it."""
+
+    async def book_under_lock(self, request: BookingRequest, check: Callable[[Session], None]) -> Appointment: ...
+
+
+def _unavailable(taken: SlotTakenError) -> SlotUnavailableError:
+    doing = "booking" if taken.holder.kind == "booking" else "holding"
+    return SlotUnavailableError(f"another caller is {doing} that time")
 
 
 def _overlaps(start: datetime, end: datetime, hold: Hold) -> bool:
@@ -58,8 +75,10 @@ class GuardedCalendar:
     async def free_slots(self, start: datetime, end: datetime, duration: timedelta) -> list[TimeSlot]:
         """The provider's free slots, without time another caller holds or is booking, and with
         this caller's own held slots (a vendor reservation hides them at the vendor)."""
-        slots = await self.provider.free_slots(start, end, duration)
-        claims = await self._holds.active(self._agent_id, start, end + duration)
+        # The claims are read while the provider answers: an availability check costs no extra wait.
+        slots, claims = await asyncio.gather(
+            self.provider.free_slots(start, end, duration), self._holds.active(self._agent_id, start, end + duration)
+        )
         others = [hold for hold in claims if not self._claimant.owns(hold)]
         free = [slot for slot in slots if not any(_overlaps(slot.start, slot.end, hold) for hold in others)]
         offered = {slot.start for slot in free}
@@ -120,6 +139,8 @@ class GuardedCalendar:
         claimant = self._claimant
         if hold is not None:
             claimant = Claimant(claimant.call_id, claimant.phone, claimant.email, hold_id=hold.id)
+        if isinstance(self.provider, BooksUnderLock):
+            return await self._book_under_lock(self.provider, request, claimant, hold)
         booking = await self._claim(request.start, request.end, "booking", _BOOKING_CLAIM, claimant)
         try:
             if hold is not None and hold.reservation_id and isinstance(self.provider, SlotReservations):
@@ -131,6 +152,20 @@ class GuardedCalendar:
             raise
         # A booking made with a hold ends the hold, whether or not the caller kept its time.
         await self._holds.settle(booking, appointment.id, linger=_LINGER, confirms=hold)
+        return appointment
+
+    async def _book_under_lock(
+        self, provider: BooksUnderLock, request: BookingRequest, claimant: Claimant, hold: Hold | None
+    ) -> Appointment:
+        def check(session: Session) -> None:
+            try:
+                self._holds.check_free(session, self._agent_id, request.start, request.end, claimant)
+            except SlotTakenError as taken:
+                raise _unavailable(taken) from None
+
+        appointment = await provider.book_under_lock(request, check)
+        if hold is not None:
+            await self._holds.confirm(hold, appointment.id)
         return appointment
 
     async def reschedule(self, appointment_id: str, start: datetime, end: datetime) -> Appointment:
@@ -159,8 +194,7 @@ class GuardedCalendar:
                 self._agent_id, start, end, kind=kind, claimant=claimant or self._claimant, ttl=ttl
             )
         except SlotTakenError as taken:
-            doing = "booking" if taken.holder.kind == "booking" else "holding"
-            raise SlotUnavailableError(f"another caller is {doing} that time") from None
+            raise _unavailable(taken) from None
 
     async def _release_reservation(self, reservation_id: str) -> None:
         assert isinstance(self.provider, SlotReservations)

@@ -8,13 +8,12 @@ for one short transaction, never across a provider call.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import and_, select, update
+from sqlalchemy import Connection, and_, insert, select, update
 from sqlalchemy.orm import Session
 
 from tool_server.clock import Clock
@@ -74,7 +73,23 @@ class SlotTakenError(Exception):
         self.holder = holder
 
 
-def _hold(row: SlotHoldRow) -> Hold:
+_COLUMNS = (
+    SlotHoldRow.id,
+    SlotHoldRow.kind,
+    SlotHoldRow.start_at,
+    SlotHoldRow.end_at,
+    SlotHoldRow.expires_at,
+    SlotHoldRow.call_id,
+    SlotHoldRow.contact_phone,
+    SlotHoldRow.contact_email,
+    SlotHoldRow.reservation_id,
+    SlotHoldRow.appointment_id,
+    SlotHoldRow.released_at,
+    SlotHoldRow.confirmed_at,
+)
+
+
+def _hold(row: Any) -> Hold:
     return Hold(
         id=row.id,
         kind="booking" if row.kind == "booking" else "hold",
@@ -92,7 +107,11 @@ def _hold(row: SlotHoldRow) -> Hold:
 
 
 class SlotHolds:
-    """Claims on an agent's slots, shared by every server process on one database."""
+    """Claims on an agent's slots, shared by every server process on one database.
+
+    Every statement is a Core statement on a bare connection (`Database.execute`): they run on
+    every availability check and booking, and the ORM's unit of work would double their cost.
+    """
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
@@ -101,11 +120,7 @@ class SlotHolds:
     async def active(self, agent_id: str, start: datetime, end: datetime) -> list[Hold]:
         """Every active claim overlapping [start, end), whoever holds it."""
         now = self._clock()
-
-        def work(session: Session) -> list[Hold]:
-            return list(_overlapping(session, agent_id, start, end, now))
-
-        return await self._db.run(work)
+        return await self._db.execute(lambda connection: _overlapping(connection, agent_id, start, end, now))
 
     async def claim(
         self,
@@ -119,58 +134,84 @@ class SlotHolds:
     ) -> Hold:
         """Claim [start, end) for `claimant` for `ttl`; raises `SlotTakenError` when another caller has it."""
         now = self._clock()
+        hold = Hold(
+            id=new_id("hold"),
+            kind=kind,
+            start=start,
+            end=end,
+            expires_at=now + ttl,
+            call_id=claimant.call_id,
+            contact_phone=claimant.phone,
+            contact_email=claimant.email,
+        )
 
-        def work(session: Session) -> Hold:
-            _lock(session, agent_id)
-            for other in _overlapping(session, agent_id, start, end, now):
+        def work(connection: Connection) -> Hold:
+            _lock(connection, agent_id)
+            for other in _overlapping(connection, agent_id, start, end, now):
                 if not claimant.owns(other):
                     raise SlotTakenError(other)
-            row = SlotHoldRow(
-                id=new_id("hold"),
-                agent_id=agent_id,
-                kind=kind,
-                start_at=start,
-                end_at=end,
-                expires_at=now + ttl,
-                call_id=claimant.call_id,
-                contact_phone=claimant.phone,
-                contact_email=claimant.email,
-                created_at=now,
+            connection.execute(
+                insert(SlotHoldRow),
+                {
+                    "id": hold.id,
+                    "agent_id": agent_id,
+                    "kind": kind,
+                    "start_at": start,
+                    "end_at": end,
+                    "expires_at": hold.expires_at,
+                    "call_id": hold.call_id,
+                    "contact_phone": hold.contact_phone,
+                    "contact_email": hold.contact_email,
+                    "created_at": now,
+                },
             )
-            session.add(row)
-            session.flush()
-            return _hold(row)
+            return hold
 
-        return await self._db.run(work)
+        return await self._db.execute(work)
+
+    def check_free(self, session: Session, agent_id: str, start: datetime, end: datetime, claimant: Claimant) -> None:
+        """Inside a booking transaction that holds the agent's lock: raise `SlotTakenError` when
+        another caller holds or is booking time overlapping [start, end)."""
+        for other in _overlapping(session, agent_id, start, end, self._clock()):
+            if not claimant.owns(other):
+                raise SlotTakenError(other)
+
+    async def confirm(self, hold: Hold, appointment_id: str) -> None:
+        """The held slot was booked: the hold ends, pointing at its appointment."""
+        now = self._clock()
+        statement = (
+            update(SlotHoldRow)
+            .where(SlotHoldRow.id == hold.id)
+            .values(appointment_id=appointment_id, confirmed_at=now, released_at=now)
+        )
+        await self._db.execute(lambda connection: connection.execute(statement))
 
     async def get(self, agent_id: str, hold_id: str) -> Hold | None:
-        def work(session: Session) -> Hold | None:
-            row = session.get(SlotHoldRow, hold_id)
-            return _hold(row) if row is not None and row.agent_id == agent_id else None
-
-        return await self._db.run(work)
+        return await self._db.execute(lambda connection: _find(connection, agent_id, hold_id))
 
     async def release(self, agent_id: str, hold_id: str) -> Hold | None:
         """Release a hold. Releasing a released, expired or confirmed one changes nothing."""
         now = self._clock()
 
-        def work(session: Session) -> Hold | None:
-            row = session.get(SlotHoldRow, hold_id)
-            if row is None or row.agent_id != agent_id:
-                return None
-            if row.released_at is None and row.expires_at > now:
-                row.released_at = now
-            return _hold(row)
+        def work(connection: Connection) -> Hold | None:
+            connection.execute(
+                update(SlotHoldRow)
+                .where(
+                    SlotHoldRow.id == hold_id,
+                    SlotHoldRow.agent_id == agent_id,
+                    SlotHoldRow.released_at.is_(None),
+                    SlotHoldRow.expires_at > now,
+                )
+                .values(released_at=now)
+            )
+            return _find(connection, agent_id, hold_id)
 
-        return await self._db.run(work)
+        return await self._db.execute(work)
 
     async def note_reservation(self, hold_id: str, reservation_id: str) -> None:
         """Remember the vendor's own reservation behind a hold, to release it later."""
-
-        def work(session: Session) -> None:
-            session.execute(update(SlotHoldRow).where(SlotHoldRow.id == hold_id).values(reservation_id=reservation_id))
-
-        await self._db.run(work)
+        statement = update(SlotHoldRow).where(SlotHoldRow.id == hold_id).values(reservation_id=reservation_id)
+        await self._db.execute(lambda connection: connection.execute(statement))
 
     async def settle(
         self, claim: Hold, appointment_id: str, *, linger: timedelta, confirms: Hold | None = None
@@ -179,62 +220,63 @@ class SlotHolds:
         and the hold it confirms is marked confirmed."""
         now = self._clock()
 
-        def work(session: Session) -> None:
-            session.execute(
+        def work(connection: Connection) -> None:
+            connection.execute(
                 update(SlotHoldRow)
                 .where(SlotHoldRow.id == claim.id)
                 .values(appointment_id=appointment_id, expires_at=now + linger)
             )
             if confirms is not None:
-                session.execute(
+                connection.execute(
                     update(SlotHoldRow)
                     .where(SlotHoldRow.id == confirms.id)
                     .values(appointment_id=appointment_id, confirmed_at=now, released_at=now)
                 )
 
-        await self._db.run(work)
+        await self._db.execute(work)
 
     async def drop(self, claim: Hold) -> None:
         """A booking failed: its claim stops keeping the slot."""
-        now = self._clock()
-
-        def work(session: Session) -> None:
-            session.execute(update(SlotHoldRow).where(SlotHoldRow.id == claim.id).values(released_at=now))
-
-        await self._db.run(work)
+        statement = update(SlotHoldRow).where(SlotHoldRow.id == claim.id).values(released_at=self._clock())
+        await self._db.execute(lambda connection: connection.execute(statement))
 
     async def forget_appointment(self, agent_id: str, appointment_id: str) -> None:
         """An appointment moved or was cancelled: claims made by its booking stop keeping its old time."""
-        now = self._clock()
-
-        def work(session: Session) -> None:
-            session.execute(
-                update(SlotHoldRow)
-                .where(
-                    SlotHoldRow.agent_id == agent_id,
-                    SlotHoldRow.appointment_id == appointment_id,
-                    SlotHoldRow.kind == "booking",
-                    SlotHoldRow.released_at.is_(None),
-                )
-                .values(released_at=now)
+        statement = (
+            update(SlotHoldRow)
+            .where(
+                SlotHoldRow.agent_id == agent_id,
+                SlotHoldRow.appointment_id == appointment_id,
+                SlotHoldRow.kind == "booking",
+                SlotHoldRow.released_at.is_(None),
             )
+            .values(released_at=self._clock())
+        )
+        await self._db.execute(lambda connection: connection.execute(statement))
 
-        await self._db.run(work)
 
-
-def _lock(session: Session, agent_id: str) -> None:
+def _lock(connection: Connection, agent_id: str) -> None:
     # The same first-statement write the built-in calendar uses: SQLite takes its write lock
     # before any read, PostgreSQL holds the agent's row lock until commit.
-    session.execute(update(AgentRow).where(AgentRow.id == agent_id).values(booking_seq=AgentRow.booking_seq + 1))
+    connection.execute(update(AgentRow).where(AgentRow.id == agent_id).values(booking_seq=AgentRow.booking_seq + 1))
 
 
 # Claims last minutes; a 24-hour look-back bounds the index scan like the calendar's busy query.
 _LONGEST_CLAIM = timedelta(hours=24)
 
 
-def _overlapping(session: Session, agent_id: str, start: datetime, end: datetime, now: datetime) -> Sequence[Hold]:
-    rows = session.execute(
-        select(SlotHoldRow).where(
+def _find(connection: Connection, agent_id: str, hold_id: str) -> Hold | None:
+    row = connection.execute(
+        select(*_COLUMNS).where(SlotHoldRow.id == hold_id, SlotHoldRow.agent_id == agent_id)
+    ).first()
+    return None if row is None else _hold(row)
+
+
+def _overlapping(
+    connection: Connection | Session, agent_id: str, start: datetime, end: datetime, now: datetime
+) -> list[Hold]:
+    rows = connection.execute(
+        select(*_COLUMNS).where(
             and_(
                 SlotHoldRow.agent_id == agent_id,
                 SlotHoldRow.start_at < end,
@@ -244,5 +286,5 @@ def _overlapping(session: Session, agent_id: str, start: datetime, end: datetime
                 SlotHoldRow.expires_at > now,
             )
         )
-    ).scalars()
+    )
     return [_hold(row) for row in rows]
