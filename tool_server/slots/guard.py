@@ -1,9 +1,10 @@
 """The agent's calendar as the tools see it: the provider's free time minus other callers' claims.
 
-Whatever the provider (built-in, Google, Outlook, Cal.com, Calendly), a booking first claims
-its slot in the server's database, then books at the provider, then keeps the claim a little
-longer (a provider's free/busy may lag its writes). A caller's hold is the same kind of claim,
-held for minutes. So 20 callers racing for one slot through any number of server processes get
+With an external provider (Google, Outlook, Cal.com, Calendly), a booking first claims its slot
+in the server's database, then books at the provider, then keeps the claim a little longer (a
+provider's free/busy may lag its writes). The built-in calendar, which books in the same database
+under the same lock, checks the claims inside its own booking transaction instead. A caller's
+hold is a claim held for minutes. So 20 callers racing for one slot through any number of server processes get
 one appointment, and the others a SLOT_UNAVAILABLE with alternatives that skip held time.
 """
 
