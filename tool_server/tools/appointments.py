@@ -12,10 +12,9 @@ from integrations.capabilities.models import Appointment, elapsed
 from tool_server.errors import ToolError
 from tool_server.slots.store import Hold
 from tool_server.spoken import spoken_list, zone_label
-from tool_server.timeparse import parse_start
 from tool_server.tools.alternatives import slot_unavailable
 from tool_server.tools.base import ToolContext, ToolInput, ToolResult, ToolSpec
-from tool_server.tools.calendar_access import calendar_for
+from tool_server.tools.calendar_access import calendar_for, future_start, zone_for
 from tool_server.tools.fields import DateTimeText, Email, Phone, TimeZoneName
 from tool_server.tools.views import AppointmentView, appointment_view
 
@@ -90,21 +89,6 @@ class FindAppointmentsResult(ToolResult):
     appointments: list[AppointmentView] = Field(description="Upcoming booked appointments, soonest first.")
 
 
-def _zone(ctx: ToolContext, name: str | None) -> ZoneInfo:
-    return ZoneInfo(name) if name else ctx.zone
-
-
-def _future_start(ctx: ToolContext, text: str, zone: ZoneInfo, field: str) -> datetime:
-    start = parse_start(text, zone, field)
-    if start <= ctx.now:
-        raise ToolError.invalid(
-            field,
-            f"{start.isoformat()} is in the past (now is {ctx.now.astimezone(zone).isoformat(timespec='minutes')})",
-            speech="That time has already passed. When would you like to come in?",
-        )
-    return start
-
-
 def _booked(ctx: ToolContext, appointment: Appointment, zone: ZoneInfo) -> AppointmentResult:
     view = appointment_view(appointment, zone, ctx.now.astimezone(zone).date())
     return AppointmentResult(appointment=view, speech=f"You're booked for {view.spoken} {zone_label(zone)}.")
@@ -112,7 +96,7 @@ def _booked(ctx: ToolContext, appointment: Appointment, zone: ZoneInfo) -> Appoi
 
 def _requested_start(ctx: ToolContext, args: BookAppointmentInput, zone: ZoneInfo, hold: Hold | None) -> datetime:
     if args.start:
-        return _future_start(ctx, args.start, zone, "start")
+        return future_start(ctx, args.start, zone, "start")
     if hold is None:
         raise ToolError.invalid("start", "give start (or the hold_id of a held slot)")
     if hold.start <= ctx.now:
@@ -123,7 +107,7 @@ def _requested_start(ctx: ToolContext, args: BookAppointmentInput, zone: ZoneInf
 
 
 async def book_appointment(ctx: ToolContext, args: BookAppointmentInput) -> AppointmentResult:
-    zone = _zone(ctx, args.timezone)
+    zone = zone_for(ctx, args.timezone)
     if not args.caller_phone and not args.caller_email:
         raise ToolError.invalid(
             "caller_phone",
@@ -159,8 +143,8 @@ async def book_appointment(ctx: ToolContext, args: BookAppointmentInput) -> Appo
 
 
 async def reschedule_appointment(ctx: ToolContext, args: RescheduleAppointmentInput) -> AppointmentResult:
-    zone = _zone(ctx, args.timezone)
-    start = _future_start(ctx, args.new_start, zone, "new_start")
+    zone = zone_for(ctx, args.timezone)
+    start = future_start(ctx, args.new_start, zone, "new_start")
     calendar = calendar_for(ctx)
     current = await calendar.provider.get(args.appointment_id)
     duration = (
@@ -175,7 +159,7 @@ async def reschedule_appointment(ctx: ToolContext, args: RescheduleAppointmentIn
 
 
 async def cancel_appointment(ctx: ToolContext, args: CancelAppointmentInput) -> AppointmentResult:
-    zone = _zone(ctx, args.timezone)
+    zone = zone_for(ctx, args.timezone)
     cancelled = await calendar_for(ctx).cancel(args.appointment_id)
     view = appointment_view(cancelled, zone, ctx.now.astimezone(zone).date())
     return AppointmentResult(
@@ -186,7 +170,7 @@ async def cancel_appointment(ctx: ToolContext, args: CancelAppointmentInput) -> 
 async def find_appointments(ctx: ToolContext, args: FindAppointmentsInput) -> FindAppointmentsResult:
     if not args.caller_phone and not args.caller_email:
         raise ToolError.invalid("caller_phone", "give caller_phone or caller_email")
-    zone = _zone(ctx, args.timezone)
+    zone = zone_for(ctx, args.timezone)
     today = ctx.now.astimezone(zone).date()
     found = await ctx.providers.calendar().find(phone=args.caller_phone, email=args.caller_email, since=ctx.now)
     views = [appointment_view(appointment, zone, today) for appointment in found]

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
 from integrations.capabilities import SlotUnavailableError
-from tool_server.errors import ToolError
 from tool_server.spoken import spoken_datetime, zone_label
-from tool_server.timeparse import parse_start
 from tool_server.tools.alternatives import slot_unavailable
 from tool_server.tools.base import ToolContext, ToolInput, ToolResult, ToolSpec
-from tool_server.tools.calendar_access import calendar_for
+from tool_server.tools.calendar_access import calendar_for, future_start, zone_for
 from tool_server.tools.fields import DateTimeText, Email, Phone, TimeZoneName
 
 __all__ = ["HOLD_SLOT", "RELEASE_HOLD"]
@@ -46,15 +43,9 @@ class ReleaseHoldInput(ToolInput):
     timezone: TimeZoneName | None = None
 
 
-def _zone(ctx: ToolContext, name: str | None) -> ZoneInfo:
-    return ZoneInfo(name) if name else ctx.zone
-
-
 async def hold_slot(ctx: ToolContext, args: HoldSlotInput) -> HoldResult:
-    zone = _zone(ctx, args.timezone)
-    start = parse_start(args.start, zone, "start")
-    if start <= ctx.now:
-        raise ToolError.invalid("start", "that start is in the past", speech="That time has already passed.")
+    zone = zone_for(ctx, args.timezone)
+    start = future_start(ctx, args.start, zone, "start")
     calendar = calendar_for(ctx, phone=args.contact_phone, email=args.contact_email)
     duration = timedelta(minutes=args.duration_minutes) if args.duration_minutes else calendar.default_duration
     try:
@@ -74,7 +65,7 @@ async def hold_slot(ctx: ToolContext, args: HoldSlotInput) -> HoldResult:
 
 
 async def release_hold(ctx: ToolContext, args: ReleaseHoldInput) -> HoldResult:
-    zone = _zone(ctx, args.timezone)
+    zone = zone_for(ctx, args.timezone)
     hold = await calendar_for(ctx).release(args.hold_id)
     if hold.confirmed_at is not None:
         status, speech = "booked", "That time is already booked for you, so there's nothing to release."
