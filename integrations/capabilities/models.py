@@ -80,6 +80,8 @@ class BookingRequest(_Shared):
     attendee_name: str
     attendee_phone: str | None = None
     attendee_email: str | None = None
+    # Where the work happens, as the caller said it (field-service calendars book jobs there).
+    attendee_address: str | None = None
     notes: str | None = None
     idempotency_key: str | None = None
 

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, Field
@@ -36,7 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["ErrorFormatter", "Fault", "RecordedRequest", "Sandbox", "SandboxState"]
+__all__ = ["ContactSeeding", "ErrorFormatter", "Fault", "RecordedRequest", "Sandbox", "SandboxState"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +98,19 @@ class SandboxState(Protocol):
     def restore(self, snapshot: dict[str, Any]) -> None:
         """Replace the state with one `snapshot` returned. Raises ValueError, KeyError or TypeError
         when the snapshot is not one this state wrote."""
+        ...
+
+
+@runtime_checkable
+class ContactSeeding(Protocol):
+    """A CRM emulator's state that can hold a contact someone else typed in, exactly as typed.
+
+    The contract suite seeds phones the way a business's staff wrote them ("(415) 555-0123",
+    "415.555.0123", "+1 415 555 0123") and checks the connector finds each one.
+    """
+
+    def seed_contact(self, *, name: str, phone: str | None = None, email: str | None = None) -> str:
+        """Store a contact with these fields verbatim (no normalizing, no uniqueness check); its id."""
         ...
 
 

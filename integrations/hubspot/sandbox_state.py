@@ -248,6 +248,12 @@ class HubSpotState:
         with self._lock:
             return self._store_contact(dict(properties), searchable=searchable)
 
+    def seed_contact(self, *, name: str, phone: str | None = None, email: str | None = None) -> str:
+        """`ContactSeeding`: a contact as a HubSpot user typed it."""
+        first, _, last = name.partition(" ")
+        typed = {"firstname": first, "lastname": last, "phone": phone or "", "email": email or ""}
+        return self.add_contact({key: value for key, value in typed.items() if value}).id
+
     def _store_contact(self, properties: dict[str, str], *, searchable: bool = True) -> Record:
         now = datetime.now(UTC)
         record = Record(self._next_id(), {}, now, now, searchable=searchable)

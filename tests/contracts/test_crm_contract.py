@@ -2,23 +2,94 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import phonenumbers
 import pytest
 
 from integrations.capabilities import ContactDraft, CrmProvider, NotFoundError
+from integrations.common.sandbox import ContactSeeding
 from tests.conftest import NOW, AgentFactory
 from tests.contracts.conftest import agent_with, build, providers_of
 from tests.support.sandbox_server import ServedSandboxes
 from tool_server.services import Services
 
+# Stores a contact with a phone exactly as a person typed it into the CRM; returns its id.
+Seed = Callable[[str, str], Awaitable[str]]
+
+# One number, as a business's staff type it into their CRM. Every CRM finds each by the E.164 number.
+TYPED_PHONES = [
+    "(415) 555-0123",
+    "415.555.0123",
+    "+1 415 555 0123",
+    "415-555-0123",
+    "4155550123",
+    "+14155550123",
+    "1 (415) 555-0123",
+    "+1-415-555-0123",
+]
+CALLER = "+14155550123"
+
 
 @pytest.fixture(params=providers_of("crm"))
-async def crm(
-    request: pytest.FixtureRequest, services: Services, make_agent: AgentFactory, sandboxes: ServedSandboxes
-) -> CrmProvider:
-    created = await agent_with(make_agent, sandboxes, "crm", request.param)
+def crm_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def crm(crm_name: str, services: Services, make_agent: AgentFactory, sandboxes: ServedSandboxes) -> CrmProvider:
+    created = await agent_with(make_agent, sandboxes, "crm", crm_name)
     provider = build(services, created, "crm")
     assert isinstance(provider, CrmProvider)
     return provider
+
+
+@pytest.fixture
+def seed(crm_name: str, crm: CrmProvider, sandboxes: ServedSandboxes) -> Seed:
+    """How a contact someone else typed in gets into this CRM."""
+    if crm_name in sandboxes.sandboxes:
+        state = sandboxes.sandboxes[crm_name].state
+        assert isinstance(state, ContactSeeding), f"{crm_name}'s emulator cannot seed a typed contact"
+
+        async def typed(name: str, phone: str) -> str:
+            return state.seed_contact(name=name, phone=phone)
+
+        return typed
+
+    async def through_the_book(name: str, phone: str) -> str:
+        # The built-in book stores every phone as E.164 whatever was typed: its only way in is create.
+        parsed = phonenumbers.parse(phone, "US")
+        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return (await crm.create_contact(ContactDraft(name=name, phone=e164))).id
+
+    return through_the_book
+
+
+@pytest.mark.parametrize("typed", TYPED_PHONES)
+async def test_a_phone_typed_in_any_common_format_is_found_by_its_e164_number(
+    crm: CrmProvider, seed: Seed, typed: str
+) -> None:
+    contact_id = await seed("Jane Doe", typed)
+
+    found = await crm.find_contacts(phone=CALLER)
+
+    assert [contact.id for contact in found] == [contact_id]
+    assert found[0].phone == CALLER
+
+
+async def test_a_number_one_digit_away_from_a_typed_phone_is_not_found(crm: CrmProvider, seed: Seed) -> None:
+    await seed("Jane Doe", "(415) 555-0123")
+
+    assert await crm.find_contacts(phone="+14155550124") == []
+    assert await crm.find_contacts(phone="+442074555012") == []
+
+
+async def test_creating_a_contact_for_a_typed_phone_finds_it_instead(crm: CrmProvider, seed: Seed) -> None:
+    contact_id = await seed("Jane Doe", "(415) 555-0123")
+
+    created = await crm.create_contact(ContactDraft(name="Jane", phone=CALLER))
+
+    assert created.id == contact_id
 
 
 async def test_a_created_contact_is_found_by_phone_and_by_email(crm: CrmProvider) -> None:

@@ -50,6 +50,12 @@ class BookAppointmentInput(ToolInput):
     caller_name: str = Field(min_length=1, max_length=200, description="The caller's full name.")
     caller_phone: Phone | None = None
     caller_email: Email | None = None
+    caller_address: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=300,
+        description="Street address for a visit at the caller's place (field service), as the caller said it.",
+    )
     notes: str | None = Field(default=None, max_length=2000, description="Reason for the visit, in a few words.")
 
 
@@ -132,6 +138,7 @@ async def book_appointment(ctx: ToolContext, args: BookAppointmentInput) -> Appo
         attendee_name=args.caller_name,
         attendee_phone=args.caller_phone,
         attendee_email=args.caller_email,
+        attendee_address=args.caller_address,
         notes=args.notes,
         idempotency_key=ctx.idempotency_key,
     )
