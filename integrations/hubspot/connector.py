@@ -8,11 +8,12 @@ from typing import Any, TypeVar
 
 from integrations.capabilities.errors import ProviderNotConnectedError, UpstreamError
 from integrations.capabilities.models import CallActivity, Contact, ContactDraft, LoggedCall, Note
+from integrations.common import phones
 from integrations.common.keylocks import KeyLocks
 from integrations.common.resilience import Resilience
 from integrations.common.spec import ConnectorEnv
 from integrations.common.vault import CredentialVault
-from integrations.hubspot import mappers, phones
+from integrations.hubspot import mappers
 from integrations.hubspot.client import Engagement, HubSpotClient
 from integrations.hubspot.errors import PROVIDER, ContactExistsError, MayHaveLandedError
 from integrations.hubspot.settings import HubSpotSettings

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from integrations.capabilities.models import CallActivity, Contact, ContactDraft, LoggedCall, Note
-from integrations.hubspot import phones
+from integrations.common import phones
 from integrations.hubspot.errors import PROVIDER
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Comparing the phones HubSpot stores (in any format people typed) with an E.164 number."""
+"""Comparing phones a CRM stores (in any format people typed) with an E.164 number."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
 def national_digits(e164: str) -> str | None:
     """The national significant number of an E.164 phone ("+12125550142" → "2125550142").
 
-    HubSpot's computed `hs_searchable_calculated_phone_number` holds exactly this.
+    (HubSpot's computed `hs_searchable_calculated_phone_number` holds exactly this.)
     """
     parsed = _parse(e164, None)
     return phonenumbers.national_significant_number(parsed) if parsed is not None else None
