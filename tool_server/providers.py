@@ -28,6 +28,7 @@ from integrations.registry import INTEGRATIONS
 from tool_server.agents.models import Agent, Capability, Connection
 from tool_server.builtin import ContactBook, LocalCalendar, LocalCalendarSettings, Outbox
 from tool_server.clock import Clock
+from tool_server.contacts import ContactClaims, GuardedCrm
 from tool_server.store.database import Database
 
 __all__ = ["PROVIDERS", "AgentProviders", "ProviderEnv", "ProviderRegistry", "ProviderSpec"]
@@ -130,6 +131,7 @@ class ProviderRegistry:
         self._env = env
         self._specs = dict(specs)
         self._built: dict[str, object] = {}
+        self.contact_claims = ContactClaims(env.db)
 
     @property
     def specs(self) -> Mapping[str, ProviderSpec]:
@@ -209,6 +211,12 @@ class AgentProviders:
 
     def crm(self) -> CrmProvider:
         return self._get("crm", CrmProvider)  # type: ignore[type-abstract]
+
+    def contacts(self) -> GuardedCrm:
+        """The CRM with contact creation claimed in the database (see `GuardedCrm`)."""
+        connection = self._agent.connections.get("crm")
+        key = (connection.id if connection else None) or f"{self._agent.id}:{connection.provider if connection else ''}"
+        return GuardedCrm(self.crm(), self._registry.contact_claims, key)
 
     def payments(self) -> PaymentsProvider:
         return self._get("payments", PaymentsProvider)  # type: ignore[type-abstract]

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from integrations.capabilities import CallActivity, CallActivityLog
+from integrations.capabilities import CallActivity
 from tool_server.calls.models import CallRecord
 from tool_server.postcall.job_kit import JobContext, call_tool, provider_call
 from tool_server.store.tables import ToolCallRow
@@ -87,8 +87,8 @@ async def crm_job(context: JobContext) -> dict[str, Any]:
     text = note_text(record, tools, context.agent.zone)
     note = await call_tool(context, "add_note", {"contact_id": contact_id, "note": text})
     result = {"contact_id": contact_id, "contact_created": saved["created"], "note_id": note["note"]["note_id"]}
-    crm = context.services.providers.for_agent(context.agent).crm()
-    if isinstance(crm, CallActivityLog) and record.started_at is not None:
+    call_log = context.services.providers.for_agent(context.agent).contacts().call_log
+    if call_log is not None and record.started_at is not None:
         # The CRM has call activities (HubSpot): log the call on the contact's timeline too.
         activity = CallActivity(
             title=f"Call {record.call_id} ({record.platform})",
@@ -99,6 +99,6 @@ async def crm_job(context: JobContext) -> dict[str, Any]:
             caller_phone=record.caller_phone,
             recording_url=record.recording_url,
         )
-        logged = await provider_call(context, "log_call", lambda: crm.log_call(contact_id, activity))
+        logged = await provider_call(context, "log_call", lambda: call_log.log_call(contact_id, activity))
         result["call_activity_id"] = logged.id
     return result

@@ -31,6 +31,7 @@ __all__ = [
     "CallEventRow",
     "CallRecordRow",
     "ConnectionRow",
+    "ContactClaimRow",
     "ContactRow",
     "IdempotencyRow",
     "NoteRow",
@@ -125,8 +126,24 @@ class ApiKeyRow(Base):
 
 
 class ConnectionRow(Base):
+    """A provider connected to an agent for one capability.
+
+    Each capability has one primary connection (the live tools use it); a CRM may have
+    secondary ones, which the post-call sync writes to as well.
+    """
+
     __tablename__ = "connections"
-    __table_args__ = (UniqueConstraint("agent_id", "capability"),)
+    __table_args__ = (
+        UniqueConstraint("agent_id", "capability", "provider", name="uq_connections_agent_capability_provider"),
+        Index(
+            "uq_connections_agent_primary",
+            "agent_id",
+            "capability",
+            unique=True,
+            sqlite_where=text("role = 'primary'"),
+            postgresql_where=text("role = 'primary'"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
@@ -137,7 +154,27 @@ class ConnectionRow(Base):
     credentials: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     status_detail: Mapped[str | None] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16), default="primary", server_default="primary")
     created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ContactClaimRow(Base):
+    """Who is creating the contact for one phone or email in one CRM connection, and what it became.
+
+    Every server process and post-call worker claims the row before it looks for or creates the
+    contact, so two calls from one new caller never create two contacts, whichever processes run
+    them. `holder` and `held_until` are the claim (a lease, so a dead process's claim lapses);
+    `contact_id` is the contact the identity resolved to, kept for the next claimant.
+    """
+
+    __tablename__ = "contact_claims"
+
+    connection_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    identity: Mapped[str] = mapped_column(String(340), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(40))
+    held_until: Mapped[datetime | None]
+    contact_id: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[datetime]
 
 

@@ -86,17 +86,16 @@ async def find_contact(ctx: ToolContext, args: FindContactInput) -> FindContactR
 
 async def create_contact(ctx: ToolContext, args: CreateContactInput) -> CreateContactResult:
     _need_phone_or_email(args.contact_phone, args.contact_email)
-    crm = ctx.providers.crm()
-    existed = bool(await crm.find_contacts(phone=args.contact_phone, email=args.contact_email))
-    contact = await crm.create_contact(
+    saved = await ctx.providers.contacts().save(
         ContactDraft(name=args.contact_name, phone=args.contact_phone, email=args.contact_email)
     )
+    contact = saved.contact
     speech = (
-        f"I already have you on file{_first_name(contact)}."
-        if existed
-        else f"I've saved your details{_first_name(contact)}."
+        f"I've saved your details{_first_name(contact)}."
+        if saved.created
+        else f"I already have you on file{_first_name(contact)}."
     )
-    return CreateContactResult(created=not existed, contact=_view(contact), speech=speech)
+    return CreateContactResult(created=saved.created, contact=_view(contact), speech=speech)
 
 
 async def add_note(ctx: ToolContext, args: AddNoteInput) -> AddNoteResult:
