@@ -36,6 +36,7 @@ def _connection(row: ConnectionRow) -> Connection:
         settings=row.settings,
         status="expired" if row.status == "expired" else "active",
         status_detail=row.status_detail,
+        role="secondary" if row.role == "secondary" else "primary",
     )
 
 
@@ -48,14 +49,18 @@ class StoredConnection:
 
 
 def _load(session: Session, row: AgentRow) -> Agent:
-    connections = session.execute(select(ConnectionRow).where(ConnectionRow.agent_id == row.id)).scalars().all()
+    rows = session.execute(
+        select(ConnectionRow).where(ConnectionRow.agent_id == row.id).order_by(ConnectionRow.created_at)
+    ).scalars()
+    connections = [_connection(c) for c in rows]
     return Agent(
         id=row.id,
         name=row.name,
         timezone=row.timezone,
         phone_region=row.phone_region,
         hold_minutes=row.hold_minutes,
-        connections={c.capability: _connection(c) for c in connections},
+        connections={c.capability: c for c in connections if c.role == "primary"},
+        secondary_connections=[c for c in connections if c.role == "secondary"],
     )
 
 
@@ -83,7 +88,8 @@ class AgentRepository:
         secrets: Mapping[str, Mapping[str, str]] | None = None,
         hold_minutes: int = 5,
     ) -> CreatedAgent:
-        """A new agent with its first key. `secrets` maps a capability to its connection's secrets.
+        """A new agent with its first key. `secrets` maps a capability to its connection's secrets
+        (a secondary connection's are under "<capability>:<provider>").
 
         Raises `UnknownZoneError` (a ValueError) for a zone the one zone validator refuses.
         """
@@ -106,7 +112,13 @@ class AgentRepository:
             session.flush()
             session.add(self._key_row(agent_id, key))
             for connection in connections:
-                session.add(self._connection_row(agent_id, connection, (secrets or {}).get(connection.capability)))
+                # A secondary connection's secrets are under "<capability>:<provider>".
+                secrets_key = (
+                    connection.capability
+                    if connection.role == "primary"
+                    else f"{connection.capability}:{connection.provider}"
+                )
+                session.add(self._connection_row(agent_id, connection, (secrets or {}).get(secrets_key)))
             session.flush()
             return _load(session, row)
 
@@ -174,17 +186,34 @@ class AgentRepository:
     async def set_connection(
         self, agent_id: str, connection: Connection, secrets: Mapping[str, str] | None = None
     ) -> Agent:
-        """Attach (or replace) the provider serving one capability; its secrets are sealed."""
+        """Attach (or replace) a provider for one capability; its secrets are sealed.
+
+        A primary connection replaces the capability's primary (and a secondary of the same
+        provider, which it promotes). A secondary one is added beside the primary, or replaces
+        the secondary of the same provider; it cannot be the primary's own provider.
+        """
 
         def work(session: Session) -> Agent:
             agent = session.get(AgentRow, agent_id)
             if agent is None:
                 raise LookupError(f"agent {agent_id} not found")
-            existing = session.execute(
+            same_capability = session.execute(
                 select(ConnectionRow).where(
                     ConnectionRow.agent_id == agent_id, ConnectionRow.capability == connection.capability
                 )
-            ).scalar_one_or_none()
+            ).scalars()
+            rows = list(same_capability)
+            primary = next((row for row in rows if row.role == "primary"), None)
+            same_provider = next((row for row in rows if row.provider == connection.provider), None)
+            if connection.role == "primary":
+                if same_provider is not None and same_provider is not primary:
+                    session.delete(same_provider)
+                    session.flush()
+                existing = primary
+            else:
+                if primary is not None and primary.provider == connection.provider:
+                    raise ValueError(f"{connection.provider} is already the primary {connection.capability} connection")
+                existing = same_provider
             if existing is None:
                 session.add(self._connection_row(agent_id, connection, secrets))
             else:
@@ -200,11 +229,19 @@ class AgentRepository:
         self._cache.clear()
         return updated
 
-    async def remove_connection(self, agent_id: str, capability: Capability) -> None:
+    async def remove_connection(self, agent_id: str, capability: Capability, provider: str | None = None) -> None:
+        """Remove the capability's primary connection, or with `provider` that provider's connection."""
+
         def work(session: Session) -> None:
-            row = session.execute(
-                select(ConnectionRow).where(ConnectionRow.agent_id == agent_id, ConnectionRow.capability == capability)
-            ).scalar_one_or_none()
+            query = select(ConnectionRow).where(
+                ConnectionRow.agent_id == agent_id, ConnectionRow.capability == capability
+            )
+            query = (
+                query.where(ConnectionRow.provider == provider)
+                if provider
+                else query.where(ConnectionRow.role == "primary")
+            )
+            row = session.execute(query).scalar_one_or_none()
             if row is not None:
                 session.delete(row)
 
@@ -278,6 +315,7 @@ class AgentRepository:
             credentials=self._box.seal(dict(secrets)) if secrets else None,
             status="active",
             status_detail=None,
+            role=connection.role,
             created_at=now,
             updated_at=now,
         )

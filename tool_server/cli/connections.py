@@ -10,7 +10,7 @@ from typing import Any
 from integrations.capabilities import IntegrationError
 from integrations.common.deadline import deadline_scope
 from integrations.common.spec import Checkable, SandboxConnection
-from tool_server.agents.models import Capability, Connection
+from tool_server.agents.models import Capability, Connection, ConnectionRole
 from tool_server.cli.agents import check_zone
 from tool_server.cli.common import agent_json, print_json, require_agent
 from tool_server.cli.errors import CliError
@@ -84,13 +84,15 @@ def provider_options(spec: ProviderSpec, args: argparse.Namespace, extra: Sequen
     return options
 
 
-def _capability(spec: ProviderSpec, asked: Capability | None) -> Capability:
+def _capabilities(spec: ProviderSpec, asked: Capability | None, *, secondary: bool) -> list[Capability]:
+    """The capabilities to connect: the one asked for, else every one the provider serves."""
+    if secondary:
+        if "crm" not in spec.capabilities or asked not in (None, "crm"):
+            raise CliError("--secondary connects a further CRM (for the post-call sync); only crm can be secondary")
+        return ["crm"]
     if asked:
-        return asked
-    if len(spec.capabilities) == 1:
-        (capability,) = spec.capabilities
-        return capability
-    raise CliError(f"{spec.name} serves several capabilities; pass --capability")
+        return [asked]
+    return sorted(spec.capabilities)
 
 
 def _sandbox(services: Services, spec: ProviderSpec) -> SandboxConnection:
@@ -108,7 +110,7 @@ async def connect(services: Services, args: argparse.Namespace) -> int:
     spec = services.providers.specs.get(args.provider)
     if spec is None:
         raise CliError(f"unknown provider {args.provider!r}; see: tool-server providers")
-    capability = _capability(spec, args.capability)
+    capabilities = _capabilities(spec, args.capability, secondary=args.secondary)
     settings = _parse_settings(args)
     sealed_in_settings = sorted(set(settings) & set(spec.secret_names))
     if sealed_in_settings:
@@ -128,10 +130,20 @@ async def connect(services: Services, args: argparse.Namespace) -> int:
     if isinstance(settings.get("timezone"), str):
         settings["timezone"] = check_zone(settings["timezone"], "settings.timezone")
     # A ConfigurationError names the setting; it is printed as one line (tool_server.cli.errors).
-    connection = services.providers.validate(
-        Connection(capability=capability, provider=spec.name, settings=settings), secrets
-    )
-    updated = await services.agents.set_connection(agent.id, connection, secrets or None)
+    role: ConnectionRole = "secondary" if args.secondary else "primary"
+    # A provider serving several capabilities (a CRM with a calendar) gets one connection for each.
+    connections = [
+        services.providers.validate(
+            Connection(capability=capability, provider=spec.name, settings=settings, role=role), secrets
+        )
+        for capability in capabilities
+    ]
+    updated = agent
+    for connection in connections:
+        try:
+            updated = await services.agents.set_connection(agent.id, connection, secrets or None)
+        except ValueError as error:
+            raise CliError(str(error)) from None
     print_json(agent_json(updated))
     return 0
 
@@ -140,10 +152,13 @@ async def test_connections(services: Services, args: argparse.Namespace) -> int:
     """Check each connection of an agent and say whether it works."""
     agent = await require_agent(services, args.agent_id)
     results = []
-    for capability, connection in agent.connections.items():
-        entry: dict[str, Any] = {"capability": capability, "provider": connection.provider}
+    wired = [(agent, connection) for connection in agent.connections.values()]
+    wired += [(agent.with_primary(connection), connection) for connection in agent.secondary_connections]
+    for as_agent, connection in wired:
+        capability = connection.capability
+        entry: dict[str, Any] = {"capability": capability, "provider": connection.provider, "role": connection.role}
         try:
-            provider = services.providers.build(agent, capability)
+            provider = services.providers.build(as_agent, capability)
             with deadline_scope(10):
                 if isinstance(provider, Checkable):
                     entry["detail"] = await provider.check_connection()
@@ -179,6 +194,6 @@ async def rotate_keys(services: Services, _args: argparse.Namespace) -> int:
 
 async def disconnect(services: Services, args: argparse.Namespace) -> int:
     await require_agent(services, args.agent_id)
-    await services.agents.remove_connection(args.agent_id, args.capability)
+    await services.agents.remove_connection(args.agent_id, args.capability, args.provider)
     print_json(agent_json(await require_agent(services, args.agent_id)))
     return 0

@@ -130,7 +130,14 @@ def _add_connections(commands: Any) -> None:
     connect.add_argument("agent_id", help="agent id")
     connect.add_argument("provider", help="provider name (see below)")
     connect.add_argument(
-        "--capability", choices=CAPABILITY_CHOICES, help="the capability to serve (needed only if it serves several)"
+        "--capability",
+        choices=CAPABILITY_CHOICES,
+        help="the one capability to serve (by default, every capability the provider serves)",
+    )
+    connect.add_argument(
+        "--secondary",
+        action="store_true",
+        help="add this CRM beside the primary one: the post-call sync writes each call to it too",
     )
     connect.add_argument(
         "--sandbox",
@@ -150,6 +157,7 @@ def _add_connections(commands: Any) -> None:
     disconnect = commands.add_parser("disconnect", help="detach the provider serving a capability")
     disconnect.add_argument("agent_id", help="agent id")
     disconnect.add_argument("capability", choices=CAPABILITY_CHOICES, help="the capability to detach")
+    disconnect.add_argument("--provider", help="detach this provider's connection (a secondary CRM, say)")
     command(disconnect, "tool_server.cli.connections:disconnect", "services")
 
     connections = commands.add_parser("connections", help="inspect an agent's connections").add_subparsers(

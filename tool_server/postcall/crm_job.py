@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ from tool_server.calls.models import CallRecord
 from tool_server.postcall.job_kit import JobContext, call_tool, provider_call
 from tool_server.store.tables import ToolCallRow
 
-__all__ = ["crm_job", "note_text"]
+__all__ = ["crm_job", "note_text", "secondary_crm_job_run"]
 
 
 async def _tools_called(context: JobContext) -> list[str]:
@@ -69,6 +70,27 @@ def note_text(record: CallRecord, tools: list[str], zone: ZoneInfo) -> str:
 
 
 async def crm_job(context: JobContext) -> dict[str, Any]:
+    """The primary CRM: the same tools, under the same call id, as the call itself used."""
+    return await _sync_contact(context, keys=None)
+
+
+async def secondary_crm_job_run(context: JobContext, provider: str) -> dict[str, Any]:
+    """A secondary CRM: the primary's work, done in this CRM, under keys of its own.
+
+    The tools run as if this CRM were the agent's primary, each with an idempotency key naming
+    the connection: the primary's answers under the call id are never replayed here, and this
+    CRM's own are replayed when its job is retried or resumed.
+    """
+    connection = next(
+        (c for c in context.agent.secondary_connections if c.capability == "crm" and c.provider == provider), None
+    )
+    if connection is None:
+        return {"skipped": f"{provider} is no longer connected as a CRM"}
+    scoped = replace(context, agent=context.agent.with_primary(connection))
+    return await _sync_contact(scoped, keys=f"postcall:{context.record.call_id}:{connection.id or provider}")
+
+
+async def _sync_contact(context: JobContext, *, keys: str | None) -> dict[str, Any]:
     record = context.record
     if not record.caller_phone and not record.caller_email:
         return {"skipped": "the call reported neither a phone nor an email to match a contact on"}
@@ -81,15 +103,21 @@ async def crm_job(context: JobContext) -> dict[str, Any]:
             "contact_phone": record.caller_phone,
             "contact_email": record.caller_email,
         },
+        idempotency_key=f"{keys}:create_contact" if keys else None,
     )
     contact_id = saved["contact"]["contact_id"]
     tools = await _tools_called(context)
     text = note_text(record, tools, context.agent.zone)
-    note = await call_tool(context, "add_note", {"contact_id": contact_id, "note": text})
+    note = await call_tool(
+        context,
+        "add_note",
+        {"contact_id": contact_id, "note": text},
+        idempotency_key=f"{keys}:add_note" if keys else None,
+    )
     result = {"contact_id": contact_id, "contact_created": saved["created"], "note_id": note["note"]["note_id"]}
     call_log = context.services.providers.for_agent(context.agent).contacts().call_log
     if call_log is not None and record.started_at is not None:
-        # The CRM has call activities (HubSpot): log the call on the contact's timeline too.
+        # The CRM has call activities (HubSpot calls, Salesforce call tasks): log the call there too.
         activity = CallActivity(
             title=f"Call {record.call_id} ({record.platform})",
             body=text,

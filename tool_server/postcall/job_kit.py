@@ -57,10 +57,12 @@ class JobContext:
     followups: FollowUps
 
 
-async def call_tool(context: JobContext, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    """Run a catalogue tool for the job under the call's id; its result, or `JobFailedError`."""
+async def call_tool(
+    context: JobContext, name: str, arguments: dict[str, Any], *, idempotency_key: str | None = None
+) -> dict[str, Any]:
+    """Run a catalogue tool for the job under the call's id (or `idempotency_key`); its result, or `JobFailedError`."""
     arguments = {key: value for key, value in arguments.items() if value is not None}
-    call = CallInfo(transport="postcall", call_id=context.record.call_id)
+    call = CallInfo(transport="postcall", call_id=context.record.call_id, idempotency_key=idempotency_key)
     outcome = await context.services.dispatcher.execute(context.agent, name, arguments, call)
     if outcome.error is not None:
         raise JobFailedError.of(name, outcome.error)

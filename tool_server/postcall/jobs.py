@@ -12,7 +12,7 @@ from typing import Any
 
 from tool_server.agents.models import Agent
 from tool_server.postcall.calendar_job import calendar_job
-from tool_server.postcall.crm_job import crm_job, note_text
+from tool_server.postcall.crm_job import crm_job, note_text, secondary_crm_job_run
 from tool_server.postcall.followup_jobs import (
     catch_hook_payload,
     confirmation_sms_job,
@@ -23,13 +23,30 @@ from tool_server.postcall.followup_jobs import (
 from tool_server.postcall.followups import FollowUps
 from tool_server.postcall.job_kit import JobContext, JobFailedError
 
-__all__ = ["JobContext", "JobFailedError", "catch_hook_payload", "note_text", "plan", "run_job"]
+__all__ = [
+    "SECONDARY_CRM",
+    "JobContext",
+    "JobFailedError",
+    "catch_hook_payload",
+    "note_text",
+    "plan",
+    "run_job",
+    "secondary_crm_job",
+]
+
+SECONDARY_CRM = "crm:"
 
 
 def plan(agent: Agent, followups: FollowUps) -> list[str]:
-    """The jobs a call needs: one per connected integration, plus each follow-up turned on."""
+    """The jobs a call needs: one per connected integration, plus each follow-up turned on.
+
+    Each secondary CRM gets its own job, `crm:<provider>`, so one CRM failing never blocks or
+    repeats another.
+    """
     connected = set(agent.connections)
     jobs: list[str] = [job for job in ("crm", "calendar") if job in connected]
+    if "crm" in connected:
+        jobs[1:1] = [secondary_crm_job(c.provider) for c in agent.secondary_connections if c.capability == "crm"]
     if followups.confirmation_sms and "messaging" in connected:
         jobs.append("confirmation_sms")
     if followups.payment_link and {"payments", "messaging"} <= connected:
@@ -41,8 +58,15 @@ def plan(agent: Agent, followups: FollowUps) -> list[str]:
     return jobs
 
 
+def secondary_crm_job(provider: str) -> str:
+    """The job writing a call to a secondary CRM."""
+    return f"{SECONDARY_CRM}{provider}"
+
+
 async def run_job(context: JobContext, job: str) -> dict[str, Any]:
     """Do one job; its result is shown on the call record. Raises `JobFailedError`."""
+    if job.startswith(SECONDARY_CRM):
+        return await secondary_crm_job_run(context, job.removeprefix(SECONDARY_CRM))
     return await _HANDLERS[job](context)
 
 

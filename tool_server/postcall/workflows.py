@@ -26,7 +26,7 @@ from tool_server.agents.models import Agent, Capability
 from tool_server.calls.models import CallRecord
 from tool_server.postcall.call_effects import read_call_effects
 from tool_server.postcall.extraction import ExtractionSettings, apply, extract, needs_extraction
-from tool_server.postcall.jobs import JobContext, JobFailedError, plan, run_job
+from tool_server.postcall.jobs import SECONDARY_CRM, JobContext, JobFailedError, plan, run_job
 from tool_server.postcall.ledger import Status
 from tool_server.services import Services
 
@@ -87,6 +87,10 @@ async def load_call(services: Services, record_id: str) -> tuple[CallRecord, Age
     return None if record is None or agent is None else (record, agent)
 
 
+def _after_calendar(job: str) -> bool:
+    return job in _AFTER_CALENDAR or job.startswith(SECONDARY_CRM)
+
+
 def call_workflow_id(record: CallRecord) -> str:
     """One workflow per call: the platform's call id, scoped by agent and platform."""
     return f"postcall:{record.agent_id}:{record.platform}:{record.call_id}"
@@ -94,6 +98,8 @@ def call_workflow_id(record: CallRecord) -> str:
 
 def job_queue(agent: Agent, job: str) -> str:
     """The queue of the integration doing `job`, e.g. `postcall.crm.hubspot`."""
+    if job.startswith(SECONDARY_CRM):
+        return f"postcall.crm.{job.removeprefix(SECONDARY_CRM)}"
     capability = _JOB_CAPABILITY.get(job)
     if capability is None:
         return f"postcall.{job}.webhook"
@@ -116,7 +122,7 @@ async def sync_call(record_id: str) -> list[str]:
     planned = await prepare(record_id)
     base = DBOS.workflow_id
     jobs = {job for job, _ in planned}
-    later = [(job, queue) for job, queue in planned if job in _AFTER_CALENDAR and "calendar" in jobs]
+    later = [(job, queue) for job, queue in planned if _after_calendar(job) and "calendar" in jobs]
     for job, queue_name in planned:
         if (job, queue_name) not in later:
             await start_job(record_id, job, f"{base}:{job}", queue_name)
