@@ -144,3 +144,51 @@ def test_connect_with_sandbox_wires_one_provider_to_its_own_emulator_and_the_con
     builtin = run(database_url, sandboxes.base_url, "connect", agent["id"], "local_calendar", "--sandbox")
     assert builtin.returncode != 0
     assert "has no emulator" in builtin.stderr
+
+
+def test_a_second_crm_is_connected_beside_the_primary_and_both_connections_work(
+    database_url: str, sandboxes: ServedSandboxes
+) -> None:
+    for sandbox in sandboxes.sandboxes.values():
+        sandbox.reset()
+    agent = json.loads(run(database_url, sandboxes.base_url, "agents", "create", "--name", "Plumbing").stdout)
+    assert run(database_url, sandboxes.base_url, "connect", agent["id"], "hubspot", "--sandbox").returncode == 0
+
+    added = run(database_url, sandboxes.base_url, "connect", agent["id"], "salesforce", "--sandbox", "--secondary")
+    again = run(database_url, sandboxes.base_url, "connect", agent["id"], "hubspot", "--sandbox", "--secondary")
+    tested = run(database_url, sandboxes.base_url, "connections", "test", agent["id"], "--json")
+
+    assert added.returncode == 0, added.stderr
+    wired = json.loads(added.stdout)
+    assert wired["connections"]["crm"]["provider"] == "hubspot"
+    assert [(c["provider"], c["role"]) for c in wired["secondary_connections"]] == [("salesforce", "secondary")]
+    assert again.returncode != 0
+    assert "already the primary crm" in again.stderr
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert {(e["provider"], e["role"], e["status"]) for e in json.loads(tested.stdout)} >= {
+        ("hubspot", "primary", "ok"),
+        ("salesforce", "secondary", "ok"),
+    }
+    removed = run(database_url, sandboxes.base_url, "disconnect", agent["id"], "crm", "--provider", "salesforce")
+    assert removed.returncode == 0, removed.stderr
+    after = json.loads(removed.stdout)
+    assert after["secondary_connections"] == []
+    assert after["connections"]["crm"]["provider"] == "hubspot"
+
+
+def test_a_provider_serving_a_crm_and_a_calendar_is_connected_for_both_with_one_command(
+    database_url: str, sandboxes: ServedSandboxes
+) -> None:
+    for sandbox in sandboxes.sandboxes.values():
+        sandbox.reset()
+    agent = json.loads(run(database_url, sandboxes.base_url, "agents", "create", "--name", "HVAC").stdout)
+
+    for provider in ("gohighlevel", "housecall_pro"):
+        connected = run(database_url, sandboxes.base_url, "connect", agent["id"], provider, "--sandbox")
+        tested = run(database_url, sandboxes.base_url, "connections", "test", agent["id"], "--json")
+
+        assert connected.returncode == 0, connected.stderr
+        wired = json.loads(connected.stdout)["connections"]
+        assert (wired["crm"]["provider"], wired["calendar"]["provider"]) == (provider, provider)
+        assert tested.returncode == 0, tested.stdout + tested.stderr
+        assert [e["status"] for e in json.loads(tested.stdout) if e["provider"] == provider] == ["ok", "ok"]
