@@ -5,6 +5,7 @@ from __future__ import annotations
 from integrations.calcom import SPEC as CALCOM
 from integrations.calendly import SPEC as CALENDLY
 from integrations.common.spec import IntegrationSpec
+from integrations.gohighlevel import SPEC as GOHIGHLEVEL
 from integrations.google_calendar import SPEC as GOOGLE_CALENDAR
 from integrations.hubspot import SPEC as HUBSPOT
 from integrations.outlook_calendar import SPEC as OUTLOOK_CALENDAR
@@ -22,6 +23,7 @@ _SPECS: tuple[IntegrationSpec, ...] = (
     OUTLOOK_CALENDAR,
     CALCOM,
     CALENDLY,
+    GOHIGHLEVEL,
 )
 
 INTEGRATIONS: dict[str, IntegrationSpec] = {spec.name: spec for spec in _SPECS}

@@ -73,6 +73,9 @@ EXERCISES: dict[str, Exercise] = {
     "outlook_calendar": Exercise("book_appointment", BOOKING, _outlook_events),
     "calcom": Exercise("book_appointment", BOOKING, _accepted_bookings),
     "calendly": Exercise("book_appointment", BOOKING, _listed("events")),
+    "gohighlevel": Exercise(
+        "create_contact", {"contact_name": "Jane Doe", "contact_phone": "+12125550142"}, _listed("contacts")
+    ),
 }
 REGISTERED = [name for name in EXERCISES if name in INTEGRATIONS]
 OAUTH = [name for name in REGISTERED if INTEGRATIONS[name].auth == "oauth"]
