@@ -215,8 +215,13 @@ class AgentProviders:
     def contacts(self) -> GuardedCrm:
         """The CRM with contact creation claimed in the database (see `GuardedCrm`)."""
         connection = self._agent.connections.get("crm")
-        key = (connection.id if connection else None) or f"{self._agent.id}:{connection.provider if connection else ''}"
-        return GuardedCrm(self.crm(), self._registry.contact_claims, key)
+        provider = connection.provider if connection else ""
+        key = (connection.id if connection else None) or f"{self._agent.id}:{provider}"
+        spec = self._registry.specs.get(provider)
+        # The built-in contact book is in this database, where unique indexes already keep one
+        # contact per phone and email; only a vendor's CRM needs the claims.
+        claims = self._registry.contact_claims if spec is not None and spec.integration is not None else None
+        return GuardedCrm(self.crm(), claims, key)
 
     def payments(self) -> PaymentsProvider:
         return self._get("payments", PaymentsProvider)  # type: ignore[type-abstract]

@@ -35,7 +35,9 @@ class GuardedCrm:
     the claim, so the next claimant gets it even when the CRM's search has not caught up.
     """
 
-    def __init__(self, provider: CrmProvider, claims: ContactClaims, connection_key: str) -> None:
+    def __init__(self, provider: CrmProvider, claims: ContactClaims | None, connection_key: str) -> None:
+        """`claims` None: the provider's own store already keeps one contact per phone and email
+        under concurrency (the built-in contact book's unique indexes), so nothing is claimed."""
         self.provider = provider
         self._claims = claims
         self.connection_key = connection_key
@@ -76,8 +78,8 @@ class GuardedCrm:
     async def save(self, draft: ContactDraft) -> SavedContact:
         """The contact with this phone or email (blanks filled in), or a new one; never two."""
         wanted = identities(draft.phone, draft.email)
-        if not wanted:
-            return SavedContact(await self.provider.create_contact(draft), created=True)
+        if self._claims is None or not wanted:
+            return await self._look_then_create(draft)
         try:
             # Leave a second of the tool's deadline for the CRM call itself.
             wait = max(remaining(_DEFAULT_WAIT_SECONDS) - 1.0, 0.1)
@@ -111,6 +113,9 @@ class GuardedCrm:
             )
             if existing is not None and all(other.id == existing.id for other in others):
                 return SavedContact(await self._fill_blanks(existing, draft), created=False)
+        return await self._look_then_create(draft)
+
+    async def _look_then_create(self, draft: ContactDraft) -> SavedContact:
         existed = bool(await self.provider.find_contacts(phone=draft.phone, email=draft.email))
         contact = await self.provider.create_contact(draft)
         return SavedContact(contact, created=not existed)
@@ -120,7 +125,8 @@ class GuardedCrm:
             return await self.provider.get_contact(contact_id)
         except NotFoundError:
             # Deleted in the CRM since: look and create as for a new caller.
-            await self._claims.forget(self.connection_key, contact_id)
+            if self._claims is not None:
+                await self._claims.forget(self.connection_key, contact_id)
             return None
 
     async def _fill_blanks(self, existing: Contact, draft: ContactDraft) -> Contact:
