@@ -31,13 +31,12 @@ def counts(sandboxes: ServedSandboxes, provider: str) -> dict[str, int]:
     """Contacts, notes and bookings the provider's emulator holds."""
     state = sandboxes.sandboxes[provider].state.dump()
     if provider == "salesforce":
-        records = state["records"]
-        notes = [task for task in records.get("Task", []) if task.get("TaskSubtype") != "Call"]
-        return {"contacts": len(records.get("Contact", [])) + len(records.get("Lead", [])), "notes": len(notes)}
+        notes = [task for task in state["tasks"] if task.get("TaskSubtype") == "Task"]
+        return {"contacts": len(state["contacts"]) + len(state["leads"]), "notes": len(notes)}
     if provider == "gohighlevel":
         return {
             "contacts": len(state["contacts"]),
-            "notes": sum(len(notes) for notes in state["notes"].values()),
+            "notes": len(state["notes"]),
             "bookings": len(
                 [event for event in state["appointments"] if event.get("appointmentStatus") != "cancelled"]
             ),

@@ -43,9 +43,8 @@ def _crm_counts(provider: str, sandboxes: ServedSandboxes) -> tuple[int, int]:
     if provider == "hubspot":
         return len(state["contacts"]), len(state["notes"])
     if provider == "salesforce":
-        records = state["records"]
-        notes = [task for task in records.get("Task", []) if task.get("TaskSubtype") != "Call"]
-        return len(records.get("Contact", [])) + len(records.get("Lead", [])), len(notes)
+        notes = [task for task in state["tasks"] if task.get("TaskSubtype") == "Task"]
+        return len(state["contacts"]) + len(state["leads"]), len(notes)
     raise AssertionError(f"no counter for {provider}")
 
 
