@@ -159,7 +159,7 @@ class _HousecallApi:
         return JSONResponse(self.state.create_job(await _json_body(request)), status_code=201)
 
     async def get_job(self, request: Request) -> Response:
-        return JSONResponse(self.state.render_job(self.state.job(request.path_params["id"])))
+        return JSONResponse(self.state.render_job(self.state.job(request.path_params["job_id"])))
 
     async def schedule_job(self, request: Request) -> Response:
         return JSONResponse(self.state.schedule_job(request.path_params["job_id"], await _json_body(request)))

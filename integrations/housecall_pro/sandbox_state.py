@@ -381,6 +381,7 @@ class HousecallState:
 
     def render_job(self, job: dict[str, Any]) -> dict[str, Any]:
         shown = {k: copy.deepcopy(v) for k, v in job.items() if k not in ("customer_id", "address_id")}
+        shown["schedule"] = _shown_schedule(job["schedule"])
         shown["customer"] = self._embedded_customer(job["customer_id"])
         try:
             shown["address"] = self.address(job["customer_id"], job["address_id"])
@@ -505,6 +506,7 @@ class HousecallState:
 
     def render_estimate(self, estimate: dict[str, Any]) -> dict[str, Any]:
         shown = {k: copy.deepcopy(v) for k, v in estimate.items() if k not in ("customer_id", "address_id")}
+        shown["schedule"] = _shown_schedule(estimate["schedule"])
         customer = self._embedded_customer(estimate["customer_id"])
         # On an estimate the customer's notes are a string (spec: Estimate.customer.notes).
         customer["notes"] = str((self.customers.get(estimate["customer_id"]) or {}).get("notes") or "")
@@ -589,6 +591,12 @@ class HousecallState:
                     )
                     moment += length
         return windows
+
+
+def _shown_schedule(schedule: dict[str, Any]) -> dict[str, Any]:
+    """A schedule as answered: an unscheduled record's times are left out (the spec's Schedule times
+    are not nullable; UNCONFIRMED whether Housecall Pro sends null or omits them)."""
+    return {k: v for k, v in schedule.items() if v is not None}
 
 
 def _created(record: dict[str, Any]) -> tuple[str, str]:
