@@ -30,6 +30,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 _RECORD_ID = compile_linear(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 # How many records a lookup reads: no caller has more people or tasks than this under one key.
 _SEARCH_LIMIT = 200
+# SOSL refuses a search term shorter than this (INVALID_SEARCH); no phone or email is that short.
+_MIN_TERM = 2
 # `nextRecordsUrl` pages followed at most, so a broken cursor cannot loop forever.
 _MAX_PAGES = 10
 
@@ -169,12 +171,13 @@ class SalesforceConnector:
         """People SOSL finds for the phone or the email, kept only when they truly hold it."""
         records: dict[str, dict[str, Any]] = {}
         if phone:
-            words = [word for word in dict.fromkeys([phones.national_digits(phone), phones.digits(phone)]) if word]
+            candidates = [phones.national_digits(phone), phones.digits(phone)]
+            words = [word for word in dict.fromkeys(candidates) if word and len(word) >= _MIN_TERM]
             if words:
                 # https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_search.htm
                 for record in await self._sosl(sosl_search(words, "PHONE", self._returning())):
                     records.setdefault(str(record["Id"]), record)
-        if email:
+        if email and len(email.strip()) >= _MIN_TERM:
             for record in await self._sosl(sosl_search([email], "EMAIL", self._returning())):
                 records.setdefault(str(record["Id"]), record)
         matching = [r for r in records.values() if _holds_phone(r, phone) or _holds_email(r, email)]

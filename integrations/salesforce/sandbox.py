@@ -251,7 +251,7 @@ async def _search(request: Request, org: SalesforceState) -> Response:
     search = parse_sosl(text, _fields_of)
     version = request.path_params["version"]
     fields = {_sobject_name(name): columns for name, columns in search.returning}
-    hits = run_sosl(search, lambda sobject: org.all(_sobject_name(sobject)))
+    hits = run_sosl(search, lambda sobject: org.searchable(_sobject_name(sobject)))
     records = []
     seen: set[str] = set()
     for sobject, record in hits:

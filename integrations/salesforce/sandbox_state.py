@@ -150,6 +150,7 @@ class _Snapshot(BaseModel):
     api_limit: int
     batch_size: int
     cursors: dict[str, list[dict[str, Any]]]
+    unindexed: list[str]
 
 
 class SalesforceState:
@@ -170,6 +171,8 @@ class SalesforceState:
             self.api_limit = DEFAULT_API_LIMIT
             self.batch_size = DEFAULT_BATCH_SIZE
             self.cursors: dict[str, list[dict[str, Any]]] = {}
+            # Records SOSL does not see yet: Salesforce indexes new records for search asynchronously.
+            self.unindexed: set[str] = set()
 
     # -- OAuth ------------------------------------------------------------------------------------
 
@@ -221,6 +224,11 @@ class SalesforceState:
         if record is None:
             raise SfError(404, "NOT_FOUND", "The requested resource does not exist")
         return dict(record)
+
+    def searchable(self, sobject: str) -> list[dict[str, Any]]:
+        """The records SOSL sees (those in the search index)."""
+        with self._lock:
+            return [dict(r) for key, r in self.records[sobject].items() if key not in self.unindexed]
 
     def all(self, sobject: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -357,6 +365,7 @@ class SalesforceState:
                 api_limit=self.api_limit,
                 batch_size=self.batch_size,
                 cursors=self.cursors,
+                unindexed=sorted(self.unindexed),
             )
             return copy.deepcopy(saved.model_dump(mode="json"))
 
@@ -377,6 +386,8 @@ class SalesforceState:
                     raise ValueError(f"a saved {sobject} has no valid Id")
                 if not record_id.startswith(KEY_PREFIXES[sobject]):
                     raise ValueError(f"saved {sobject} id {record_id} has another object's key prefix")
+                if record_id in by_id:
+                    raise ValueError(f"saved {sobject} id {record_id} repeats")
                 if int(record_id[5:15]) >= saved.next_number:
                     raise ValueError("saved record ids are not all below the next id")
                 by_id[record_id] = row
@@ -388,3 +399,4 @@ class SalesforceState:
             self.refresh_tokens = set(saved.refresh_tokens)
             self.api_used, self.api_limit, self.batch_size = saved.api_used, saved.api_limit, saved.batch_size
             self.cursors = saved.cursors
+            self.unindexed = set(saved.unindexed)
