@@ -7,6 +7,7 @@ from integrations.calendly import SPEC as CALENDLY
 from integrations.common.spec import IntegrationSpec
 from integrations.gohighlevel import SPEC as GOHIGHLEVEL
 from integrations.google_calendar import SPEC as GOOGLE_CALENDAR
+from integrations.housecall_pro import SPEC as HOUSECALL_PRO
 from integrations.hubspot import SPEC as HUBSPOT
 from integrations.outlook_calendar import SPEC as OUTLOOK_CALENDAR
 from integrations.stripe import SPEC as STRIPE
@@ -24,6 +25,7 @@ _SPECS: tuple[IntegrationSpec, ...] = (
     CALCOM,
     CALENDLY,
     GOHIGHLEVEL,
+    HOUSECALL_PRO,
 )
 
 INTEGRATIONS: dict[str, IntegrationSpec] = {spec.name: spec for spec in _SPECS}
