@@ -35,6 +35,10 @@ class DatabaseVault:
         self._cached = (time.monotonic() + self._cache_seconds, secrets)
         return dict(secrets)
 
+    async def reload(self) -> dict[str, str]:
+        self._cached = None
+        return await self.load()
+
     async def save(self, updates: dict[str, str]) -> None:
         await self._agents.save_connection_secrets(self._connection_id, updates)
         self._cached = None

@@ -24,6 +24,9 @@ __all__ = ["TokenManager"]
 
 # Refresh this long before the token's stated expiry, so no request starts with a dying token.
 _EARLY = timedelta(seconds=60)
+# How often, and how far apart, a refused refresh token is checked for a replacement saved elsewhere.
+_ROTATION_CHECKS = 3
+_ROTATION_WAIT_SECONDS = 0.2
 
 
 class TokenManager:
@@ -81,13 +84,46 @@ class TokenManager:
             }
             if self._scope:
                 form["scope"] = self._scope
-            answer = await self._post(form)
+            try:
+                answer = await self._post(form)
+            except _GrantRefusedError as refused:
+                rotated = await self._rotated_elsewhere(refresh_token)
+                if rotated is None:
+                    await self._vault.mark_expired(refused.reason)
+                    raise ProviderNotConnectedError(self.capability, refused.reason) from None
+                if rotated.get("access_token") and not self._expiring(rotated):
+                    return rotated["access_token"]
+                form["refresh_token"] = rotated["refresh_token"]
+                answer = await self._post_or_expire(form)
             expires_at = self._clock() + timedelta(seconds=int(str(answer.get("expires_in", 3600))))
             updates = {"access_token": str(answer["access_token"]), "expires_at": expires_at.isoformat()}
             if answer.get("refresh_token"):
                 updates["refresh_token"] = str(answer["refresh_token"])
             await self._vault.save(updates)
             return str(updates["access_token"])
+
+    async def _rotated_elsewhere(self, used: str) -> dict[str, str] | None:
+        """The secrets, if another process (or a connection sharing this grant) replaced the
+        refresh token `used` since it was read; None when it is still the stored one.
+
+        Providers whose refresh tokens are single-use (GoHighLevel) refuse a token another
+        process has just spent. Its replacement reaches the vault once that process saves it, a
+        moment after its own refresh answer: look a few times before calling the grant revoked.
+        """
+        for attempt in range(_ROTATION_CHECKS):
+            if attempt:
+                await asyncio.sleep(_ROTATION_WAIT_SECONDS)
+            secrets = await self._vault.reload()
+            if secrets.get("refresh_token") and secrets["refresh_token"] != used:
+                return secrets
+        return None
+
+    async def _post_or_expire(self, form: dict[str, str]) -> dict[str, object]:
+        try:
+            return await self._post(form)
+        except _GrantRefusedError as refused:
+            await self._vault.mark_expired(refused.reason)
+            raise ProviderNotConnectedError(self.capability, refused.reason) from None
 
     def _expiring(self, secrets: dict[str, str]) -> bool:
         raw = secrets.get("expires_at")
@@ -114,13 +150,25 @@ class TokenManager:
         if response.status_code >= 500:
             raise UpstreamError(self.provider, "token endpoint failed", status=response.status_code, retryable=True)
         body = _json(response)
-        if response.status_code in (400, 401) and body.get("error") in ("invalid_grant", "invalid_client"):
-            reason = f"{self.provider} refused the refresh token ({body.get('error')}); reconnect the account"
+        if response.status_code in (400, 401) and body.get("error") == "invalid_client":
+            reason = f"{self.provider} refused the OAuth client (invalid_client); reconnect the account"
             await self._vault.mark_expired(reason)
             raise ProviderNotConnectedError(self.capability, reason)
+        if response.status_code in (400, 401) and body.get("error") == "invalid_grant":
+            raise _GrantRefusedError(
+                f"{self.provider} refused the refresh token (invalid_grant); reconnect the account"
+            )
         if response.status_code != 200 or "access_token" not in body:
             raise UpstreamError(self.provider, "token refresh failed", status=response.status_code)
         return body
+
+
+class _GrantRefusedError(Exception):
+    """The token endpoint answered invalid_grant: revoked, or already spent by someone else."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _json(response: httpx.Response) -> dict[str, object]:

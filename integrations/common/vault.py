@@ -19,6 +19,11 @@ class CredentialVault(Protocol):
         """The current secrets (e.g. {"access_token": …, "refresh_token": …, "expires_at": …})."""
         ...
 
+    async def reload(self) -> dict[str, str]:
+        """The secrets as stored right now, past any cache: another process, or another connection
+        sharing the same grant, may just have rotated a refresh token."""
+        ...
+
     async def save(self, updates: dict[str, str]) -> None:
         """Merge `updates` into the stored secrets (e.g. a refreshed access token)."""
         ...
@@ -36,6 +41,9 @@ class MemoryVault:
         self.expired_reason: str | None = None
 
     async def load(self) -> dict[str, str]:
+        return dict(self.secrets)
+
+    async def reload(self) -> dict[str, str]:
         return dict(self.secrets)
 
     async def save(self, updates: dict[str, str]) -> None:

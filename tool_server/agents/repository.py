@@ -263,13 +263,33 @@ class AgentRepository:
         return self._box.open(sealed) if sealed else {}
 
     async def save_connection_secrets(self, connection_id: str, updates: Mapping[str, str]) -> None:
-        """Merge `updates` into the sealed secrets (a refreshed OAuth token, say)."""
+        """Merge `updates` into the sealed secrets (a refreshed OAuth token, say).
+
+        Connections of the same agent and provider holding the same refresh token share one
+        grant (a CRM with a calendar, connected for both): they get the updates too, since a
+        provider that rotates refresh tokens (GoHighLevel) accepts only the newest.
+        """
 
         def work(session: Session) -> None:
             row = _row(session, connection_id)
             current = self._box.open(row.credentials) if row.credentials else {}
-            row.credentials = self._box.seal({**current, **updates})
-            row.updated_at = self._clock()
+            siblings = session.execute(
+                select(ConnectionRow).where(
+                    ConnectionRow.agent_id == row.agent_id,
+                    ConnectionRow.provider == row.provider,
+                    ConnectionRow.id != row.id,
+                )
+            ).scalars()
+            shared = [row]
+            grant = current.get("refresh_token")
+            for sibling in siblings if grant else ():
+                theirs = self._box.open(sibling.credentials) if sibling.credentials else {}
+                if theirs.get("refresh_token") == grant:
+                    shared.append(sibling)
+            for holder in shared:
+                held = current if holder is row else self._box.open(holder.credentials or "")
+                holder.credentials = self._box.seal({**held, **updates})
+                holder.updated_at = self._clock()
 
         await self._db.run(work)
 
