@@ -1,11 +1,14 @@
 """The Salesforce emulator: OAuth token endpoint, SOQL query (with nextRecordsUrl pages), SOSL search,
 and sObject rows for Contact, Lead and Task, under `/services/data/vXX.X/`.
 
-Mounted under `/sandbox/salesforce`, which is both the login host (token endpoint at
-`/services/oauth2/token`) and the org's instance: the token answer's `instance_url` is the
-emulator's own URL. Errors are Salesforce's JSON arrays; every API answer carries
-`Sforce-Limit-Info: api-usage=n/m`, and past the org's daily limit requests are refused with
-403 REQUEST_LIMIT_EXCEEDED.
+Mounted under `/sandbox/salesforce`, which is the login host (token endpoint at
+`/services/oauth2/token`, like https://login.salesforce.com); the org's instance (like
+https://yourorg.my.salesforce.com) is `{mount}/instance`, the `instance_url` the token answer
+names, so REST paths are the real ones below it. A connector that sent REST calls to the login
+host instead of `instance_url` would get 404s here, as it would from Salesforce.
+
+Errors are Salesforce's JSON arrays; every API answer carries `Sforce-Limit-Info: api-usage=n/m`,
+and past the org's daily limit requests are refused with 403 REQUEST_LIMIT_EXCEEDED.
 
 Injected rate-limit faults answer as Salesforce limits requests: 403 REQUEST_LIMIT_EXCEEDED
 ("ConcurrentPerOrgLongTxn Limit exceeded."), plus a Retry-After header the kit asks every
@@ -40,13 +43,22 @@ from integrations.salesforce.sandbox_state import (
     SfError,
 )
 
-__all__ = ["SANDBOX_CLIENT_ID", "SANDBOX_CLIENT_SECRET", "SANDBOX_REFRESH_TOKEN", "build_sandbox", "salesforce_error"]
+__all__ = [
+    "INSTANCE_PATH",
+    "SANDBOX_CLIENT_ID",
+    "SANDBOX_CLIENT_SECRET",
+    "SANDBOX_REFRESH_TOKEN",
+    "build_sandbox",
+    "salesforce_error",
+]
 
 Handler = Callable[[Request, SalesforceState], Awaitable[Response]]
 _SERVER_ERRORS = {
     500: ("UNKNOWN_EXCEPTION", "An unexpected error occurred. Please include this ErrorId if you contact support."),
     503: ("SERVER_UNAVAILABLE", "Server temporarily unavailable"),
 }
+# Where the org's instance sits below the emulator's mount (the login host).
+INSTANCE_PATH = "/instance"
 _VERSIONS = ("v57.0", "v58.0", "v59.0", "v60.0", "v61.0", "v62.0")
 
 
@@ -133,8 +145,8 @@ def build_sandbox(state: SalesforceState | None = None) -> Sandbox:
         state=org,
         routes=[
             Route("/services/oauth2/token", token_endpoint, methods=["POST"]),
-            Route("/services/data", _versions, methods=["GET"]),
-            Route("/services/data/", _versions, methods=["GET"]),
+            Route(f"{INSTANCE_PATH}/services/data", _versions, methods=["GET"]),
+            Route(f"{INSTANCE_PATH}/services/data/", _versions, methods=["GET"]),
             *_api_routes(api),
         ],
         error=salesforce_error,
@@ -143,7 +155,7 @@ def build_sandbox(state: SalesforceState | None = None) -> Sandbox:
 
 
 def _api_routes(api: Callable[[Handler], Callable[[Request], Awaitable[Response]]]) -> list[Route]:
-    base = "/services/data/{version}"
+    base = INSTANCE_PATH + "/services/data/{version}"
     routes: list[Route] = []
     for slash in ("", "/"):
         routes += [
@@ -180,10 +192,11 @@ async def _token(request: Request, org: SalesforceState) -> Response:
         access_token = org.issue_token(client_id, client_secret, str(form.get("refresh_token") or ""))
     except SfError as error:
         return JSONResponse({"error": error.code, "error_description": error.message}, status_code=400)
-    # The emulator's own URL, mount point included: it is the org's instance as well as its login host.
-    instance_url = str(request.url.replace(path=request.scope.get("root_path", ""), query="")).rstrip("/")
+    # The emulator's own URL (mount point included) is the login host; the instance sits below it.
+    login_url = str(request.url.replace(path=request.scope.get("root_path", ""), query="")).rstrip("/")
+    instance_url = login_url + INSTANCE_PATH
     issued_at = str(int(time.time() * 1000))
-    identity = f"{instance_url}/id/{ORG_ID}/{USER_ID}"
+    identity = f"{login_url}/id/{ORG_ID}/{USER_ID}"
     signature = base64.b64encode(
         hmac.new(client_secret.encode(), f"{identity}{issued_at}".encode(), hashlib.sha256).digest()
     ).decode()

@@ -29,6 +29,7 @@ from integrations.common.vault import MemoryVault
 from integrations.salesforce import SPEC, SalesforceConnector, mappers
 from integrations.salesforce.errors import DAILY_LIMIT_WAIT, api_usage, translate
 from integrations.salesforce.queries import soql_like, soql_string, sosl_search, sosl_term
+from integrations.salesforce.sandbox import INSTANCE_PATH
 from integrations.salesforce.sandbox_query import QueryError, parse_soql, parse_sosl, run_soql
 from integrations.salesforce.sandbox_state import (
     FIELDS,
@@ -43,7 +44,7 @@ from tests.support.specs import OpenApi
 
 NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
 PHONE = "+14155550123"
-API = "/services/data/v59.0"
+API = f"{INSTANCE_PATH}/services/data/v59.0"
 TOKEN_PATH = "/services/oauth2/token"
 SOBJECTS_SPEC = "salesforce/sobjects-oas.v59.contact-lead-task-event-account.json"
 POSTMAN = "salesforce/postman-2021.rest-composite-auth.json"
@@ -173,7 +174,7 @@ async def test_check_connection_logs_in_keeps_the_instance_url_and_reports_api_u
     answer = await crm.check_connection()
 
     assert answer == "salesforce org reachable, 1 of 15000 daily API requests used"
-    assert vault.secrets["instance_url"] == base_url
+    assert vault.secrets["instance_url"] == f"{base_url}{INSTANCE_PATH}"
     assert vault.secrets["access_token"]
     assert crm.api_usage == (1, 15000)
     assert [r.path for r in sandbox.provider_requests()] == [TOKEN_PATH, f"{API}/sobjects/Contact/"]
@@ -599,7 +600,7 @@ async def test_the_token_endpoint_answers_as_salesforce_does(base_url: str) -> N
 
     assert good.status_code == 200
     assert set(good.json()) == {"access_token", "signature", "scope", "instance_url", "id", "token_type", "issued_at"}
-    assert good.json()["instance_url"] == base_url
+    assert good.json()["instance_url"] == f"{base_url}{INSTANCE_PATH}"
     assert (bad.status_code, bad.json()) == (
         400,
         {"error": "invalid_grant", "error_description": "expired access/refresh token"},
@@ -614,7 +615,7 @@ async def test_a_stored_token_without_its_instance_url_is_refreshed_to_learn_the
 
     await connect(base_url, vault).check_connection()
 
-    assert vault.secrets["instance_url"] == base_url
+    assert vault.secrets["instance_url"] == f"{base_url}{INSTANCE_PATH}"
     assert vault.secrets["access_token"] != "00Dxx!old"
 
 
@@ -822,11 +823,11 @@ def test_soql_results_page_through_next_records_url(base_url: str, state: Salesf
     with api_client(base_url, state) as client:
         pages = [client.get("/query/", params={"q": "SELECT Id FROM Contact WHERE Email = 'same@example.com'"}).json()]
         while not pages[-1]["done"]:
-            pages.append(client.get(pages[-1]["nextRecordsUrl"].removeprefix(API)).json())
+            pages.append(client.get(pages[-1]["nextRecordsUrl"].removeprefix("/services/data/v59.0")).json())
 
     assert [len(page["records"]) for page in pages] == [2, 2, 1]
     assert {page["totalSize"] for page in pages} == {5}
-    assert pages[0]["nextRecordsUrl"].startswith(f"{API}/query/01g")
+    assert pages[0]["nextRecordsUrl"].startswith("/services/data/v59.0/query/01g")
 
 
 async def test_the_connector_follows_next_records_url(
@@ -871,7 +872,7 @@ async def test_after_a_restart_the_connector_finds_the_same_contact_note_and_cal
     restart.restart()
     dump_before, dump_after = await restart.dumps()
     # The org moved host (a new port): the session the vault holds still works there.
-    vault.secrets["instance_url"] = restart.url_after
+    vault.secrets["instance_url"] = f"{restart.url_after}{INSTANCE_PATH}"
     after = connect(restart.url_after, vault)
 
     assert dump_after == dump_before
