@@ -10,6 +10,7 @@ from integrations.google_calendar import SPEC as GOOGLE_CALENDAR
 from integrations.housecall_pro import SPEC as HOUSECALL_PRO
 from integrations.hubspot import SPEC as HUBSPOT
 from integrations.outlook_calendar import SPEC as OUTLOOK_CALENDAR
+from integrations.salesforce import SPEC as SALESFORCE
 from integrations.stripe import SPEC as STRIPE
 from integrations.twilio import SPEC as TWILIO
 
@@ -26,6 +27,7 @@ _SPECS: tuple[IntegrationSpec, ...] = (
     CALENDLY,
     GOHIGHLEVEL,
     HOUSECALL_PRO,
+    SALESFORCE,
 )
 
 INTEGRATIONS: dict[str, IntegrationSpec] = {spec.name: spec for spec in _SPECS}

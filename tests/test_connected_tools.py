@@ -79,6 +79,9 @@ EXERCISES: dict[str, Exercise] = {
     "housecall_pro": Exercise(
         "create_contact", {"contact_name": "Jane Doe", "contact_phone": "+12125550142"}, _listed("customers")
     ),
+    "salesforce": Exercise(
+        "create_contact", {"contact_name": "Jane Doe", "contact_phone": "+12125550142"}, _listed("contacts")
+    ),
 }
 REGISTERED = [name for name in EXERCISES if name in INTEGRATIONS]
 OAUTH = [name for name in REGISTERED if INTEGRATIONS[name].auth == "oauth"]
