@@ -327,7 +327,12 @@ class GoHighLevelConnector:
             total = answer.get("total")
             if len(listed) < _PAGE_SIZE or (isinstance(total, int) and len(candidates) >= total):
                 break
-        matching = [c for c in candidates.values() if mappers.holds_phone(c, phone) or mappers.holds_email(c, email)]
+        matching = [
+            c
+            for c in candidates.values()
+            if c.get("locationId") in (None, self._settings.location_id)
+            and (mappers.holds_phone(c, phone) or mappers.holds_email(c, email))
+        ]
         matching.sort(key=lambda c: 0 if mappers.holds_phone(c, phone) else 1)
         # The search lists lower-cased names only: read each match whole.
         return [await self._contact(str(c["id"])) for c in matching]
@@ -342,7 +347,11 @@ class GoHighLevelConnector:
         answer = await self._client.call(
             "GET", f"/contacts/{contact_id}", version=CONTACTS_VERSION, subject=("contact", contact_id)
         )
-        return _contact_of(answer)
+        contact = _contact_of(answer)
+        if contact.get("locationId") not in (None, self._settings.location_id):
+            # A token of the agency could read another sub-account's contact: not this connection's.
+            raise NotFoundError("contact", contact_id)
+        return contact
 
     async def _contact_quietly(self, contact_id: str) -> Contact | None:
         if not contact_id:

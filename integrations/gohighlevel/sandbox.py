@@ -174,7 +174,11 @@ class _GhlApi:
         body = await _json(request)
         page, limit, filters, query = sandbox_search.validate(body)
         _own_location(body["locationId"])
-        found = [c for c in self.state.contacts.values() if sandbox_search.matches(c, filters, query)]
+        found = [
+            c
+            for c in self.state.contacts.values()
+            if c.get("locationId") == body["locationId"] and sandbox_search.matches(c, filters, query)
+        ]
         found.sort(key=lambda c: (c["dateAdded"], c["id"]), reverse=True)
         shown = found[(page - 1) * limit : page * limit]
         return JSONResponse(

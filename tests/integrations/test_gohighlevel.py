@@ -315,6 +315,15 @@ async def test_update_changes_only_the_given_fields_and_an_unknown_contact_is_no
         await ghl.get_contact("sbxUnknownContact000")
 
 
+async def test_a_contact_of_another_location_is_not_found(ghl: GoHighLevelConnector, state: GoHighLevelState) -> None:
+    contact_id = state.seed_contact(name="Elsewhere", phone="+12125550142")
+    state.contacts[contact_id]["locationId"] = "anotherLocation00000"
+
+    with pytest.raises(NotFoundError):
+        await ghl.get_contact(contact_id)
+    assert await ghl.find_contacts(phone="+12125550142") == []
+
+
 async def test_a_note_is_attached_and_a_retry_after_a_crash_returns_it_instead_of_writing_again(
     ghl: GoHighLevelConnector, state: GoHighLevelState, sandbox: Sandbox
 ) -> None:
