@@ -36,6 +36,7 @@ from integrations.gohighlevel.sandbox_state import (
     SANDBOX_REFRESH_TOKEN,
     GoHighLevelState,
 )
+from integrations.gohighlevel.tokens import GrantDialect
 from tests.integrations.sandbox_restarts import restartable
 from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
 from tests.support.specs import OpenApi
@@ -613,6 +614,21 @@ async def test_a_revoked_refresh_token_marks_the_connection_expired(
 
     assert vault.expired_reason is not None
     assert "refresh token" in vault.expired_reason
+
+
+async def test_a_refusal_of_the_token_endpoint_in_nestjs_shape_reads_as_invalid_grant() -> None:
+    def vendor(request: httpx.Request) -> httpx.Response:
+        if b"refresh_token=good" in request.content:
+            return httpx.Response(200, json={"access_token": "a", "refresh_token": "r", "userId": "u"})
+        return httpx.Response(401, json={"statusCode": 401, "message": "Invalid token", "error": "Unauthorized"})
+
+    dialect = GrantDialect(lambda: httpx.MockTransport(vendor))
+    async with httpx.AsyncClient(transport=dialect) as client:
+        refused = await client.post("https://services.leadconnectorhq.com/oauth/token", data={"refresh_token": "x"})
+        granted = await client.post("https://services.leadconnectorhq.com/oauth/token", data={"refresh_token": "good"})
+
+    assert (refused.status_code, refused.json()["error"]) == (401, "invalid_grant")
+    assert granted.json() == {"access_token": "a", "refresh_token": "r", "userId": "u"}
 
 
 async def test_a_private_integration_token_is_used_as_it_is_and_a_refused_one_expires_the_connection(
