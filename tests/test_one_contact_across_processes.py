@@ -67,7 +67,8 @@ async def test_without_claims_two_processes_racing_on_one_new_caller_would_make_
     _slow_creates(sandboxes)
     first = services.providers.build(agent.agent, "crm")
     second = second_server.providers.build(agent.agent, "crm")
-    assert isinstance(first, CrmProvider) and isinstance(second, CrmProvider)
+    assert isinstance(first, CrmProvider)
+    assert isinstance(second, CrmProvider)
 
     await asyncio.gather(
         first.create_contact(ContactDraft(name="Jane", phone=CALLER)),
