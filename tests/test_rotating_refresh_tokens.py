@@ -124,3 +124,35 @@ async def test_a_rotated_refresh_token_reaches_every_connection_sharing_the_gran
     other = created.agent.connections["messaging"].id
     assert other is not None
     assert await services.agents.connection_secrets(other) == {}
+
+
+async def test_a_refused_grant_expires_every_connection_sharing_it(
+    make_agent: AgentFactory, services: Services
+) -> None:
+    grant = {"client_id": "id", "client_secret": "not-a-secret", "refresh_token": "refresh-0"}
+    settings = {"location_id": "loc-1", "calendar_id": "cal-1"}
+    created = await make_agent(
+        connections=[
+            Connection(capability="crm", provider="gohighlevel", settings=settings),
+            Connection(capability="calendar", provider="gohighlevel", settings=settings),
+        ],
+        secrets={"crm": grant, "calendar": {**grant, "refresh_token": "another-install"}},
+    )
+    crm = created.agent.connections["crm"]
+    assert crm.id is not None
+
+    await DatabaseVault(services.agents, crm.id).mark_expired("gohighlevel refused the refresh token")
+    after = await services.agents.get(created.agent.id)
+
+    assert after is not None
+    assert after.connections["crm"].status == "expired"
+    # Another install's grant is not this one: its connection keeps working.
+    assert after.connections["calendar"].status == "active"
+
+    await services.agents.save_connection_secrets(
+        after.connections["calendar"].id or "", {"refresh_token": "refresh-0"}
+    )
+    await DatabaseVault(services.agents, crm.id).mark_expired("refused again")
+    both = await services.agents.get(created.agent.id)
+    assert both is not None
+    assert both.connections["calendar"].status == "expired"

@@ -12,7 +12,12 @@ __all__ = ["CallActivityLog", "CrmProvider"]
 
 @runtime_checkable
 class CrmProvider(Protocol):
-    """A contact store. Phones arrive as E.164 and emails lower-cased."""
+    """A contact store. Phones arrive as E.164 and emails lower-cased.
+
+    A CRM that keeps a contact's notes in one text field, rewritten whole on every note, sets a
+    class attribute `notes_in_one_field = True`: the server then lets one process at a time add
+    a note to a given contact, so concurrent notes are never lost.
+    """
 
     name: str
 

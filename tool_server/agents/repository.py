@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -265,43 +266,58 @@ class AgentRepository:
     async def save_connection_secrets(self, connection_id: str, updates: Mapping[str, str]) -> None:
         """Merge `updates` into the sealed secrets (a refreshed OAuth token, say).
 
-        Connections of the same agent and provider holding the same refresh token share one
-        grant (a CRM with a calendar, connected for both): they get the updates too, since a
-        provider that rotates refresh tokens (GoHighLevel) accepts only the newest.
+        Connections of the same agent and provider holding the same grant (a CRM with a
+        calendar, connected for both) get the updates too, since a provider that rotates
+        refresh tokens (GoHighLevel) accepts only the newest.
         """
 
         def work(session: Session) -> None:
             row = _row(session, connection_id)
             current = self._box.open(row.credentials) if row.credentials else {}
-            siblings = session.execute(
-                select(ConnectionRow).where(
-                    ConnectionRow.agent_id == row.agent_id,
-                    ConnectionRow.provider == row.provider,
-                    ConnectionRow.id != row.id,
-                )
-            ).scalars()
-            shared = [row]
-            grant = current.get("refresh_token")
-            for sibling in siblings if grant else ():
-                theirs = self._box.open(sibling.credentials) if sibling.credentials else {}
-                if theirs.get("refresh_token") == grant:
-                    shared.append(sibling)
-            for holder in shared:
-                held = current if holder is row else self._box.open(holder.credentials or "")
+            for holder, held in [(row, current), *self._sharing_grant(session, row, current)]:
                 holder.credentials = self._box.seal({**held, **updates})
                 holder.updated_at = self._clock()
 
         await self._db.run(work)
 
     async def mark_connection_expired(self, connection_id: str, reason: str) -> None:
-        """Record that the connection's credentials stopped working; its tools answer NOT_CONNECTED."""
+        """Record that the connection's credentials stopped working; its tools answer NOT_CONNECTED.
+
+        Connections sharing its grant stop working with it, and are marked too.
+        """
 
         def work(session: Session) -> None:
             row = _row(session, connection_id)
-            row.status, row.status_detail, row.updated_at = "expired", reason, self._clock()
+            current = self._box.open(row.credentials) if row.credentials else {}
+            for holder, _held in [(row, current), *self._sharing_grant(session, row, current)]:
+                holder.status, holder.status_detail, holder.updated_at = "expired", reason, self._clock()
 
         await self._db.run(work)
         self._cache.clear()
+
+    def _sharing_grant(
+        self, session: Session, row: ConnectionRow, secrets: Mapping[str, str]
+    ) -> builtins.list[tuple[ConnectionRow, dict[str, str]]]:
+        """The agent's other connections to the same provider holding the same grant (refresh
+        token, or else access token), with their secrets."""
+        grant_name = "refresh_token" if secrets.get("refresh_token") else "access_token"
+        grant = secrets.get(grant_name)
+        if not grant:
+            return []
+        siblings = session.execute(
+            select(ConnectionRow).where(
+                ConnectionRow.agent_id == row.agent_id,
+                ConnectionRow.provider == row.provider,
+                ConnectionRow.id != row.id,
+                ConnectionRow.credentials.is_not(None),
+            )
+        ).scalars()
+        found = []
+        for sibling in siblings:
+            theirs = self._box.open(sibling.credentials or "")
+            if theirs.get(grant_name) == grant:
+                found.append((sibling, theirs))
+        return found
 
     async def rotate_secrets(self) -> int:
         """Re-seal every connection's secrets under the first configured key; the count re-sealed."""

@@ -68,9 +68,21 @@ class GuardedCrm:
         idempotency_key: str | None = None,
         earlier_attempt_at: datetime | None = None,
     ) -> Note:
-        return await self.provider.add_note(
-            contact_id, body, idempotency_key=idempotency_key, earlier_attempt_at=earlier_attempt_at
+        if self._claims is None or not getattr(self.provider, "notes_in_one_field", False):
+            return await self.provider.add_note(
+                contact_id, body, idempotency_key=idempotency_key, earlier_attempt_at=earlier_attempt_at
+            )
+        # The CRM keeps a contact's notes in one text field, read and written back whole (Housecall
+        # Pro): two processes appending at once would lose one note, so they take turns.
+        claim = await self._claims.claim(
+            self.connection_key, [f"notes:{contact_id}"], wait_seconds=max(remaining(_DEFAULT_WAIT_SECONDS) - 1.0, 0.1)
         )
+        try:
+            return await self.provider.add_note(
+                contact_id, body, idempotency_key=idempotency_key, earlier_attempt_at=earlier_attempt_at
+            )
+        finally:
+            await self._claims.release(claim, None)
 
     async def create_contact(self, draft: ContactDraft) -> Contact:
         return (await self.save(draft)).contact
