@@ -150,3 +150,35 @@ async def test_a_caller_waiting_on_a_live_claim_gets_a_retryable_error_when_it_o
     assert outcome.error is not None
     assert outcome.error.retryable is True
     assert _contacts(sandboxes) == []
+
+
+async def test_notes_added_at_once_by_two_processes_to_a_crm_with_one_notes_field_are_both_kept(
+    services: Services, second_server: Services, sandboxes: ServedSandboxes
+) -> None:
+    from integrations.housecall_pro import SPEC as HOUSECALL_PRO
+    from integrations.housecall_pro.mappers import parse_notes
+
+    sandbox = HOUSECALL_PRO.sandbox_connection(sandboxes.url("housecall_pro"))
+    created = await services.agents.create(
+        "HVAC",
+        timezone="America/New_York",
+        phone_region="US",
+        connections=[Connection(capability="crm", provider="housecall_pro", settings=sandbox.settings)],
+        secrets={"crm": sandbox.secrets},
+    )
+    first = services.providers.for_agent(created.agent).contacts()
+    second = second_server.providers.for_agent(created.agent).contacts()
+    customer = (await first.save(ContactDraft(name="Jane Doe", phone=CALLER))).contact
+    # Slow reads: both processes read the field before either writes it back.
+    sandboxes.sandboxes["housecall_pro"].inject(Fault(kind="slow", seconds=0.3, times=0, method="GET"))
+
+    await asyncio.gather(
+        first.add_note(customer.id, "Asked about a furnace tune-up.", idempotency_key="call-1"),
+        second.add_note(customer.id, "Wants a quote for a heat pump.", idempotency_key="call-2"),
+    )
+
+    stored = next(c for c in sandboxes.sandboxes["housecall_pro"].state.dump()["customers"] if c["id"] == customer.id)
+    assert sorted(text for _token, _at, text in parse_notes(stored["notes"])) == [
+        "Asked about a furnace tune-up.",
+        "Wants a quote for a heat pump.",
+    ]

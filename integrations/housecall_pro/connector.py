@@ -73,6 +73,8 @@ class HousecallProConnector:
     """
 
     name = PROVIDER
+    # Notes are entries in the customer's one `notes` field, written back whole: the server serializes them.
+    notes_in_one_field = True
 
     def __init__(
         self, settings: HousecallProSettings, zone: str, client: HousecallClient, clock: Callable[[], datetime]
