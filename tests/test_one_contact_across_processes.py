@@ -138,14 +138,21 @@ async def test_a_claim_left_by_a_process_that_died_lapses_and_the_next_caller_go
 
 
 async def test_a_caller_waiting_on_a_live_claim_gets_a_retryable_error_when_it_outlasts_the_wait(
-    services: Services, agent: CreatedAgent, sandboxes: ServedSandboxes
+    settings: ServerSettings, agent: CreatedAgent, sandboxes: ServedSandboxes
 ) -> None:
-    contacts = services.providers.for_agent(agent.agent).contacts()
-    await services.providers.contact_claims.claim(contacts.connection_key, [f"phone:{CALLER}"], wait_seconds=1)
-
-    outcome = await services.dispatcher.execute(
-        agent.agent, "create_contact", {"contact_phone": CALLER}, CallInfo(transport="http", call_id="call-late")
+    # A short create_contact deadline, so the wait ends in two seconds rather than ten.
+    quick = Services.build(
+        settings.model_copy(update={"tool_deadlines": {"create_contact": 2.0}}), clock=fixed_clock(NOW)
     )
+    contacts = quick.providers.for_agent(agent.agent).contacts()
+    await quick.providers.contact_claims.claim(contacts.connection_key, [f"phone:{CALLER}"], wait_seconds=1)
+
+    try:
+        outcome = await quick.dispatcher.execute(
+            agent.agent, "create_contact", {"contact_phone": CALLER}, CallInfo(transport="http", call_id="call-late")
+        )
+    finally:
+        await quick.aclose()
 
     assert outcome.error is not None
     assert outcome.error.retryable is True
