@@ -16,7 +16,7 @@ from integrations.common.sandbox import ContactSeeding
 from integrations.housecall_pro.mappers import parse_notes
 from integrations.registry import INTEGRATIONS
 from tests.conftest import MONDAY, AgentFactory, CallerFactory
-from tests.contracts.test_crm_contract import TYPED_PHONES
+from tests.support.provider_kit import TYPED_PHONES
 from tests.support.sandbox_server import ServedSandboxes
 from tool_server.agents import CreatedAgent
 from tool_server.agents.sandbox import sandbox_connections

@@ -11,23 +11,13 @@ from integrations.capabilities import ContactDraft, CrmProvider, NotFoundError
 from integrations.common.sandbox import ContactSeeding
 from tests.conftest import NOW, AgentFactory
 from tests.contracts.conftest import agent_with, build, providers_of
+from tests.support.provider_kit import TYPED_PHONES
 from tests.support.sandbox_server import ServedSandboxes
 from tool_server.services import Services
 
 # Stores a contact with a phone exactly as a person typed it into the CRM; returns its id.
 Seed = Callable[[str, str], Awaitable[str]]
 
-# One number, as a business's staff type it into their CRM. Every CRM finds each by the E.164 number.
-TYPED_PHONES = [
-    "(415) 555-0123",
-    "415.555.0123",
-    "+1 415 555 0123",
-    "415-555-0123",
-    "4155550123",
-    "+14155550123",
-    "1 (415) 555-0123",
-    "+1-415-555-0123",
-]
 CALLER = "+14155550123"
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -24,7 +22,7 @@ from integrations.capabilities.errors import (
 from integrations.capabilities.models import BookingRequest, ContactDraft
 from integrations.common.deadline import deadline_scope
 from integrations.common.sandbox import ContactSeeding, Fault, RecordedRequest, Sandbox
-from integrations.common.spec import Checkable, ConnectorEnv
+from integrations.common.spec import Checkable
 from integrations.common.vault import MemoryVault
 from integrations.gohighlevel import SPEC, GoHighLevelConnector, GoHighLevelSettings
 from integrations.gohighlevel.sandbox_state import (
@@ -38,53 +36,20 @@ from integrations.gohighlevel.sandbox_state import (
 )
 from integrations.gohighlevel.tokens import GrantDialect
 from tests.integrations.sandbox_restarts import restartable
-from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
+from tests.support.provider_kit import NOW, NY, TYPED_PHONES, emulator_fixtures, monday, requests_to
+from tests.support.provider_kit import booking as kit_booking
+from tests.support.provider_kit import connect as kit_connect
 from tests.support.specs import OpenApi
 
-# Wednesday 4 March 2026, 10:00 in New York. Monday 9 March is after the DST change (-04:00).
-NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
-NY = ZoneInfo("America/New_York")
 CONTACTS = OpenApi("gohighlevel/apps/contacts.json")
 CALENDARS = OpenApi("gohighlevel/apps/calendars.json")
 OAUTH = OpenApi("gohighlevel/apps/oauth.json")
 COMMON = OpenApi("gohighlevel/common/common-schemas.json")
-TYPED_PHONES = [
-    "(415) 555-0123",
-    "415.555.0123",
-    "+1 415 555 0123",
-    "415-555-0123",
-    "4155550123",
-    "+14155550123",
-    "1 (415) 555-0123",
-    "+1-415-555-0123",
-]
 
 
-def monday(hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 3, 9, hour, minute, tzinfo=NY)
-
-
-def booking(
-    hour: int,
-    minute: int = 0,
-    *,
-    minutes: int = 30,
-    phone: str | None = "+12125550142",
-    email: str | None = None,
-    key: str | None = None,
-    notes: str | None = None,
-) -> BookingRequest:
-    start = monday(hour, minute)
-    return BookingRequest(
-        start=start,
-        end=start + timedelta(minutes=minutes),
-        attendee_name="Ada Lovelace",
-        attendee_phone=phone,
-        attendee_email=email,
-        attendee_address="12 Analytical Way, Springfield",
-        notes=notes,
-        idempotency_key=key,
-    )
+def booking(hour: int, minute: int = 0, **changes: Any) -> BookingRequest:
+    """Monday's booking, at an address (GoHighLevel keeps it on the contact)."""
+    return kit_booking(hour, minute, **{"address": "12 Analytical Way, Springfield", **changes})
 
 
 class Clock:
@@ -98,15 +63,7 @@ class Clock:
 # -- fixtures ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return SPEC.sandbox()
-
-
-@pytest.fixture(scope="module")
-def served(sandbox: Sandbox) -> Iterator[ServedSandboxes]:
-    with serve_sandboxes({"gohighlevel": sandbox}) as running:
-        yield running
+sandbox, served, base_url, vault = emulator_fixtures(SPEC)
 
 
 @pytest.fixture(autouse=True)
@@ -120,22 +77,8 @@ def state(sandbox: Sandbox) -> GoHighLevelState:
     return cast(GoHighLevelState, sandbox.state)
 
 
-@pytest.fixture
-def base_url(served: ServedSandboxes) -> str:
-    return served.url("gohighlevel")
-
-
-@pytest.fixture
-def vault(base_url: str) -> MemoryVault:
-    return MemoryVault(SPEC.sandbox_connection(base_url).secrets)
-
-
 def connect(base_url: str, vault: MemoryVault, **overrides: Any) -> GoHighLevelConnector:
-    settings = SPEC.settings_model.model_validate({**SPEC.sandbox_connection(base_url).settings, **overrides})
-    env = ConnectorEnv(
-        clock=lambda: NOW, connection_id="con_test", public_url="http://127.0.0.1:9", timezone="America/New_York"
-    )
-    connector = SPEC.build(settings, vault, env)
+    connector = kit_connect(SPEC, base_url, vault, **overrides)
     assert isinstance(connector, GoHighLevelConnector)
     return connector
 
@@ -143,10 +86,6 @@ def connect(base_url: str, vault: MemoryVault, **overrides: Any) -> GoHighLevelC
 @pytest.fixture
 def ghl(base_url: str, vault: MemoryVault) -> GoHighLevelConnector:
     return connect(base_url, vault)
-
-
-def requests_to(sandbox: Sandbox, method: str, path: str | None = None) -> list[RecordedRequest]:
-    return [r for r in sandbox.provider_requests() if r.method == method and (path is None or r.path == path)]
 
 
 async def day_starts(ghl: GoHighLevelConnector, minutes: int = 30) -> list[datetime]:

@@ -6,10 +6,9 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -26,64 +25,25 @@ from integrations.capabilities.errors import (
 from integrations.capabilities.models import BookingRequest, ContactDraft
 from integrations.common.deadline import deadline_scope
 from integrations.common.sandbox import ContactSeeding, Fault, RecordedRequest, Sandbox
-from integrations.common.spec import Checkable, ConnectorEnv
+from integrations.common.spec import Checkable
 from integrations.common.vault import MemoryVault
 from integrations.housecall_pro import SPEC, HousecallProConnector, HousecallProSettings
 from integrations.housecall_pro.connector import PLACEHOLDER_STREET
 from integrations.housecall_pro.errors import HousecallError, translate
 from integrations.housecall_pro.sandbox_state import SANDBOX_API_KEY, HousecallState
 from tests.integrations.sandbox_restarts import Restart, restartable
-from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
+from tests.support.provider_kit import NOW, TYPED_PHONES, booking, emulator_fixtures, monday
+from tests.support.provider_kit import connect as kit_connect
 from tests.support.specs import OpenApi
 
-# Wednesday 4 March 2026, 10:00 in New York. Monday 9 March is after the DST change (-04:00).
-NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
-NY = ZoneInfo("America/New_York")
 SPEC_FILE = "housecall_pro/housecall.v1.json"
 CALLER = "+14155550123"
-
-
-def monday(hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 3, 9, hour, minute, tzinfo=NY)
-
-
-def booking(
-    hour: int,
-    minute: int = 0,
-    *,
-    minutes: int = 30,
-    name: str = "Ada Lovelace",
-    phone: str | None = "+12125550142",
-    email: str | None = None,
-    address: str | None = None,
-    notes: str | None = None,
-    key: str | None = None,
-) -> BookingRequest:
-    start = monday(hour, minute)
-    return BookingRequest(
-        start=start,
-        end=start + timedelta(minutes=minutes),
-        attendee_name=name,
-        attendee_phone=phone,
-        attendee_email=email,
-        attendee_address=address,
-        notes=notes,
-        idempotency_key=key,
-    )
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return SPEC.sandbox()
-
-
-@pytest.fixture(scope="module")
-def served(sandbox: Sandbox) -> Iterator[ServedSandboxes]:
-    with serve_sandboxes({"housecall_pro": sandbox}) as running:
-        yield running
+sandbox, served, base_url, vault = emulator_fixtures(SPEC)
 
 
 @pytest.fixture(autouse=True)
@@ -97,22 +57,8 @@ def state(sandbox: Sandbox) -> HousecallState:
     return cast(HousecallState, sandbox.state)
 
 
-@pytest.fixture
-def base_url(served: ServedSandboxes) -> str:
-    return served.url("housecall_pro")
-
-
-@pytest.fixture
-def vault(base_url: str) -> MemoryVault:
-    return MemoryVault(SPEC.sandbox_connection(base_url).secrets)
-
-
 def connect(base_url: str, vault: MemoryVault, **overrides: Any) -> HousecallProConnector:
-    settings = SPEC.settings_model.model_validate({**SPEC.sandbox_connection(base_url).settings, **overrides})
-    env = ConnectorEnv(
-        clock=lambda: NOW, connection_id="con_test", public_url="http://127.0.0.1:9", timezone="America/New_York"
-    )
-    connector = SPEC.build(settings, vault, env)
+    connector = kit_connect(SPEC, base_url, vault, **overrides)
     assert isinstance(connector, HousecallProConnector)
     return connector
 
@@ -192,19 +138,7 @@ async def test_a_multi_location_company_id_is_sent_as_x_company_id(
 # -- CRM ----------------------------------------------------------------------------------------------
 
 
-TYPED = [
-    "(415) 555-0123",
-    "415.555.0123",
-    "+1 415 555 0123",
-    "415-555-0123",
-    "4155550123",
-    "+14155550123",
-    "1 (415) 555-0123",
-    "+1-415-555-0123",
-]
-
-
-@pytest.mark.parametrize("typed", TYPED)
+@pytest.mark.parametrize("typed", TYPED_PHONES)
 async def test_a_phone_typed_any_way_is_found_by_its_e164_number_and_shown_as_e164(
     hcp: HousecallProConnector, state: HousecallState, typed: str
 ) -> None:

@@ -24,7 +24,7 @@ from integrations.capabilities.errors import (
 from integrations.capabilities.models import CallActivity, Contact, ContactDraft
 from integrations.common.deadline import deadline_scope
 from integrations.common.sandbox import Fault, RecordedRequest, Sandbox
-from integrations.common.spec import Checkable, ConnectorEnv
+from integrations.common.spec import Checkable
 from integrations.common.vault import MemoryVault
 from integrations.salesforce import SPEC, SalesforceConnector, mappers
 from integrations.salesforce.errors import DAILY_LIMIT_WAIT, api_usage, translate
@@ -39,26 +39,16 @@ from integrations.salesforce.sandbox_state import (
     SalesforceState,
 )
 from tests.integrations.sandbox_restarts import Restart, restartable
-from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
+from tests.support.provider_kit import NOW, TYPED_PHONES, emulator_fixtures, requests_to
+from tests.support.provider_kit import connect as kit_connect
 from tests.support.specs import OpenApi
 
-NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
 PHONE = "+14155550123"
 API = f"{INSTANCE_PATH}/services/data/v59.0"
 TOKEN_PATH = "/services/oauth2/token"
 SOBJECTS_SPEC = "salesforce/sobjects-oas.v59.contact-lead-task-event-account.json"
 POSTMAN = "salesforce/postman-2021.rest-composite-auth.json"
 STARTED = datetime(2026, 3, 4, 9, 52, 7, 123456, tzinfo=ZoneInfo("America/New_York"))
-TYPED_PHONES = [
-    "(415) 555-0123",
-    "415.555.0123",
-    "+1 415 555 0123",
-    "415-555-0123",
-    "4155550123",
-    "+14155550123",
-    "1 (415) 555-0123",
-    "+1-415-555-0123",
-]
 # What a caller (or a confused speech-to-text) may hand the tools, aimed at SOQL and SOSL.
 HOSTILE = ["' OR Name LIKE '%", "} OR {", "%", "*", "\\", "x' OR Email != '", '"} IN ALL FIELDS RETURNING Lead(Id) {"']
 
@@ -66,15 +56,7 @@ HOSTILE = ["' OR Name LIKE '%", "} OR {", "%", "*", "\\", "x' OR Email != '", '"
 # -- fixtures -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return SPEC.sandbox()
-
-
-@pytest.fixture(scope="module")
-def served(sandbox: Sandbox) -> Iterator[ServedSandboxes]:
-    with serve_sandboxes({"salesforce": sandbox}) as running:
-        yield running
+sandbox, served, base_url, vault = emulator_fixtures(SPEC)
 
 
 @pytest.fixture(autouse=True)
@@ -89,31 +71,18 @@ def state(sandbox: Sandbox) -> SalesforceState:
 
 
 @pytest.fixture
-def base_url(served: ServedSandboxes) -> str:
-    return served.url("salesforce")
-
-
-@pytest.fixture
-def vault(base_url: str) -> MemoryVault:
-    return MemoryVault(SPEC.sandbox_connection(base_url).secrets)
-
-
-@pytest.fixture
 def crm(base_url: str, vault: MemoryVault) -> SalesforceConnector:
     return connect(base_url, vault)
 
 
 def connect(base_url: str, vault: MemoryVault, **settings: Any) -> SalesforceConnector:
-    conn = SPEC.sandbox_connection(base_url)
-    model = SPEC.settings_model.model_validate({**conn.settings, "base_url": base_url, **settings})
-    env = ConnectorEnv(clock=lambda: NOW, connection_id="con_test", public_url="http://127.0.0.1:9")
-    connector = SPEC.build(model, vault, env)
+    connector = kit_connect(SPEC, base_url, vault, **settings)
     assert isinstance(connector, SalesforceConnector)
     return connector
 
 
 def sent(sandbox: Sandbox, method: str, path: str) -> list[RecordedRequest]:
-    return [r for r in sandbox.provider_requests() if r.method == method and r.path == path]
+    return requests_to(sandbox, method, path)
 
 
 def a_call(**changes: Any) -> CallActivity:
