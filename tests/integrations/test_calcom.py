@@ -6,10 +6,9 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -32,40 +31,16 @@ from integrations.common.sandbox import Fault, RecordedRequest, Sandbox
 from integrations.common.spec import Checkable, ConnectorEnv
 from integrations.common.vault import MemoryVault
 from tests.integrations.sandbox_restarts import Restart, restartable
+from tests.support.provider_kit import NOW, NY, monday
+from tests.support.provider_kit import booking as kit_booking
 from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
 from tests.support.specs import OpenApi
 
-# Wednesday 4 March 2026, 10:00 in New York. Monday 9 March is after the DST change (-04:00).
-NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
-NY = ZoneInfo("America/New_York")
 SPEC_FILE = "calcom/openapi.v2.slots-bookings.json"
 
 
-def monday(hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 3, 9, hour, minute, tzinfo=NY)
-
-
-def booking(
-    hour: int,
-    minute: int = 0,
-    *,
-    minutes: int = 30,
-    name: str = "Ada Lovelace",
-    phone: str | None = "+15551230001",
-    email: str | None = "ada@example.com",
-    notes: str | None = None,
-    key: str | None = None,
-) -> BookingRequest:
-    start = monday(hour, minute)
-    return BookingRequest(
-        start=start,
-        end=start + timedelta(minutes=minutes),
-        attendee_name=name,
-        attendee_phone=phone,
-        attendee_email=email,
-        notes=notes,
-        idempotency_key=key,
-    )
+def booking(hour: int, minute: int = 0, **changes: Any) -> BookingRequest:
+    return kit_booking(hour, minute, **{**{"phone": "+15551230001", "email": "ada@example.com"}, **changes})
 
 
 class Clock:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -34,40 +34,16 @@ from integrations.google_calendar import SPEC, GoogleCalendarConnector, GoogleCa
 from integrations.google_calendar.errors import translate
 from integrations.google_calendar.sandbox_state import OWNER_EMAIL, SECOND_CALENDAR_ID, GoogleCalendarState
 from tests.integrations.sandbox_restarts import Restart, restartable
+from tests.support.provider_kit import NOW, NY, monday
+from tests.support.provider_kit import booking as kit_booking
 from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
 from tests.support.specs import Discovery
 
-# Wednesday 4 March 2026, 10:00 in New York. Monday 9 March is after the DST change (-04:00).
-NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
-NY = ZoneInfo("America/New_York")
 SPEC_FILE = "google/calendar.v3.discovery.json"
 
 
-def monday(hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 3, 9, hour, minute, tzinfo=NY)
-
-
-def booking(
-    hour: int,
-    minute: int = 0,
-    *,
-    minutes: int = 30,
-    name: str = "Ada Lovelace",
-    phone: str | None = "+15551230001",
-    email: str | None = "ada@example.com",
-    notes: str | None = None,
-    key: str | None = None,
-) -> BookingRequest:
-    start = monday(hour, minute)
-    return BookingRequest(
-        start=start,
-        end=start + timedelta(minutes=minutes),
-        attendee_name=name,
-        attendee_phone=phone,
-        attendee_email=email,
-        notes=notes,
-        idempotency_key=key,
-    )
+def booking(hour: int, minute: int = 0, **changes: Any) -> BookingRequest:
+    return kit_booking(hour, minute, **{**{"phone": "+15551230001", "email": "ada@example.com"}, **changes})
 
 
 # -- fixtures ---------------------------------------------------------------------------------------

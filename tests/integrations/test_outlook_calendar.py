@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -32,41 +32,17 @@ from integrations.outlook_calendar.errors import translate
 from integrations.outlook_calendar.sandbox_state import FRONT_DESK, OWNER, SANDBOX_TENANT, OutlookState
 from integrations.outlook_calendar.windows_zones import WINDOWS_TO_IANA, iana_zone
 from tests.integrations.sandbox_restarts import Restart, restartable
+from tests.support.provider_kit import NOW, NY, monday
+from tests.support.provider_kit import booking as kit_booking
 from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
 from tests.support.specs import Csdl
 
-# Wednesday 4 March 2026, 10:00 in New York. Monday 9 March is after the DST change (-04:00).
-NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
-NY = ZoneInfo("America/New_York")
 SPEC_FILE = "outlook_calendar/graph-v1.0-calendar.csdl.xml"
 TOKEN_PATH = f"/{SANDBOX_TENANT}/oauth2/v2.0/token"
 
 
-def monday(hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 3, 9, hour, minute, tzinfo=NY)
-
-
-def booking(
-    hour: int,
-    minute: int = 0,
-    *,
-    minutes: int = 30,
-    name: str = "Ada Lovelace",
-    phone: str | None = "+15551230001",
-    email: str | None = "ada@example.com",
-    notes: str | None = None,
-    key: str | None = None,
-) -> BookingRequest:
-    start = monday(hour, minute)
-    return BookingRequest(
-        start=start,
-        end=start + timedelta(minutes=minutes),
-        attendee_name=name,
-        attendee_phone=phone,
-        attendee_email=email,
-        notes=notes,
-        idempotency_key=key,
-    )
+def booking(hour: int, minute: int = 0, **changes: Any) -> BookingRequest:
+    return kit_booking(hour, minute, **{**{"phone": "+15551230001", "email": "ada@example.com"}, **changes})
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
