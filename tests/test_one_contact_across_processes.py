@@ -189,3 +189,20 @@ async def test_notes_added_at_once_by_two_processes_to_a_crm_with_one_notes_fiel
         "Asked about a furnace tune-up.",
         "Wants a quote for a heat pump.",
     ]
+
+
+async def test_a_caller_matching_two_contacts_gets_the_phone_match_and_no_email_taken_from_the_other(
+    services: Services, agent: CreatedAgent, sandboxes: ServedSandboxes
+) -> None:
+    state = sandboxes.sandboxes["hubspot"].state
+    by_phone = state.seed_contact(name="Jane Doe", phone="(415) 555-0123")
+    by_email = state.seed_contact(name="J. Doe", email="jane@example.com")
+    contacts = services.providers.for_agent(agent.agent).contacts()
+
+    saved = await contacts.save(ContactDraft(name="Jane Doe", phone=CALLER, email="jane@example.com"))
+
+    assert saved.created is False
+    assert saved.contact.id == by_phone
+    assert (await contacts.get_contact(by_phone)).email is None
+    assert (await contacts.get_contact(by_email)).email == "jane@example.com"
+    assert len(_contacts(sandboxes)) == 2

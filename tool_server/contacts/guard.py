@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -128,9 +129,12 @@ class GuardedCrm:
         return await self._look_then_create(draft)
 
     async def _look_then_create(self, draft: ContactDraft) -> SavedContact:
-        existed = bool(await self.provider.find_contacts(phone=draft.phone, email=draft.email))
-        contact = await self.provider.create_contact(draft)
-        return SavedContact(contact, created=not existed)
+        """One search: a match gets its blanks filled, no match a new contact (the provider's
+        create_contact still looks first, for a contact written since, but nothing is found twice)."""
+        found = await self.provider.find_contacts(phone=draft.phone, email=draft.email)
+        if not found:
+            return SavedContact(await self.provider.create_contact(draft), created=True)
+        return SavedContact(await self._fill_blanks(found[0], draft, others=found[1:]), created=False)
 
     async def _known(self, contact_id: str) -> Contact | None:
         try:
@@ -141,11 +145,16 @@ class GuardedCrm:
                 await self._claims.forget(self.connection_key, contact_id)
             return None
 
-    async def _fill_blanks(self, existing: Contact, draft: ContactDraft) -> Contact:
+    async def _fill_blanks(self, existing: Contact, draft: ContactDraft, others: Sequence[Contact] = ()) -> Contact:
+        """Fill what `existing` lacks; never overwrite, and never take a phone or email another contact holds."""
+        phone_taken = any(other.phone == draft.phone for other in others)
+        email_taken = any(
+            other.email and draft.email and other.email.lower() == draft.email.lower() for other in others
+        )
         blanks = ContactDraft(
             name=draft.name if not existing.name else None,
-            phone=draft.phone if not existing.phone else None,
-            email=draft.email if not existing.email else None,
+            phone=draft.phone if not existing.phone and not phone_taken else None,
+            email=draft.email if not existing.email and not email_taken else None,
         )
         if blanks == ContactDraft():
             return existing
