@@ -128,3 +128,26 @@ async def test_availability_and_a_booking_through_each_field_service_calendar(
     assert counts(sandboxes, provider)["bookings"] == 1
     later = (await caller.call("check_availability", {"date": MONDAY, "max_slots": 10}, call_id="c-2")).unwrap()
     assert start not in [slot["start"] for slot in later["slots"]]
+
+
+async def test_a_revoked_gohighlevel_install_tells_a_calendar_caller_about_booking_not_records(
+    make_agent: AgentFactory, services: Services, sandboxes: ServedSandboxes, make_caller: CallerFactory
+) -> None:
+    pairs = [
+        (connection, secrets)
+        for connection, secrets in sandbox_connections(services.providers, sandboxes.base_url, prefer=["gohighlevel"])
+        if connection.provider == "gohighlevel"
+    ]
+    created = await make_agent(
+        connections=[connection for connection, _ in pairs],
+        # Another install's refresh token, which the emulator does not know: the grant is refused.
+        secrets={c.capability: {**s, "refresh_token": "refresh-revoked-elsewhere"} for c, s in pairs},
+    )
+    caller = await make_caller("http", created)
+
+    outcome = await caller.call("check_availability", {"date": MONDAY})
+
+    assert outcome.error is not None
+    assert outcome.error["code"] == "NOT_CONNECTED"
+    assert "calendar" in outcome.error["message"]
+    assert "book appointments" in outcome.error["speech"]

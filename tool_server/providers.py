@@ -76,7 +76,11 @@ def _from_integration(integration: IntegrationSpec) -> ProviderSpec:
         if env.vault is None or connection.id is None:
             raise ConfigurationError("vault", f"{integration.name} needs a stored connection with secrets")
         connector_env = ConnectorEnv(
-            clock=env.clock, connection_id=connection.id, public_url=env.public_url, timezone=agent.timezone
+            clock=env.clock,
+            connection_id=connection.id,
+            public_url=env.public_url,
+            timezone=agent.timezone,
+            capability=connection.capability,
         )
         return integration.build(settings, env.vault(connection.id), connector_env)
 

@@ -42,6 +42,8 @@ class ConnectorEnv:
     public_url: str
     # The agent's business timezone (IANA), for providers that need one (e.g. calendar rules).
     timezone: str = "UTC"
+    # The capability this connection serves, for a provider serving several (its errors name it).
+    capability: Capability | None = None
 
 
 @dataclass(frozen=True)

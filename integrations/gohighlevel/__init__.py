@@ -28,9 +28,8 @@ def build(settings: BaseModel, vault: CredentialVault, env: ConnectorEnv) -> GoH
     """A connector for one connection: its own tokens, retry budget, circuit breaker and key locks."""
     if not isinstance(settings, GoHighLevelSettings):
         settings = GoHighLevelSettings.model_validate(settings.model_dump())
-    # The server builds one connector per capability connection; the capability is not passed in,
-    # so token failures name the CRM (the server does not read it back).
-    tokens = LocationTokens(settings.base_url, vault, env.clock, "crm")
+    # The server builds one connector per capability connection: token failures name that capability.
+    tokens = LocationTokens(settings.base_url, vault, env.clock, env.capability or "crm")
     client = GhlClient(settings.base_url, vault, tokens, Resilience(PROVIDER))
     return GoHighLevelConnector(settings, settings.zone(env.timezone), client, env.clock)
 
