@@ -1,7 +1,9 @@
 """Capability protocols and the shared models providers map to."""
 
+from integrations.capabilities.automation import AutomationProvider
 from integrations.capabilities.calendar import CalendarProvider, SlotReservations
 from integrations.capabilities.crm import CallActivityLog, CrmProvider
+from integrations.capabilities.email import EmailProvider
 from integrations.capabilities.errors import (
     BookingLinkOnlyError,
     ConfigurationError,
@@ -13,25 +15,32 @@ from integrations.capabilities.errors import (
     SlotUnavailableError,
     UpstreamError,
 )
-from integrations.capabilities.messaging import MessagingProvider
+from integrations.capabilities.messaging import MessagingProvider, WhatsAppSender
 from integrations.capabilities.models import (
     Appointment,
     BookingRequest,
     CallActivity,
     Contact,
     ContactDraft,
+    EmailRequest,
     LoggedCall,
     Message,
     Note,
     PaymentLink,
     PaymentLinkRequest,
+    TeamMessage,
+    TeamPost,
     TimeSlot,
+    WhatsAppTemplate,
+    WorkflowRun,
 )
 from integrations.capabilities.payments import PaymentsProvider
 from integrations.capabilities.scheduling import BookingRules, candidate_slots, rule_violation
+from integrations.capabilities.team import TeamNotifier
 
 __all__ = [
     "Appointment",
+    "AutomationProvider",
     "BookingLinkOnlyError",
     "BookingRequest",
     "BookingRules",
@@ -42,6 +51,8 @@ __all__ = [
     "Contact",
     "ContactDraft",
     "CrmProvider",
+    "EmailProvider",
+    "EmailRequest",
     "IntegrationError",
     "LoggedCall",
     "Message",
@@ -56,8 +67,14 @@ __all__ = [
     "RecipientOptedOutError",
     "SlotReservations",
     "SlotUnavailableError",
+    "TeamMessage",
+    "TeamNotifier",
+    "TeamPost",
     "TimeSlot",
     "UpstreamError",
+    "WhatsAppSender",
+    "WhatsAppTemplate",
+    "WorkflowRun",
     "candidate_slots",
     "rule_violation",
 ]

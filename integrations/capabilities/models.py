@@ -17,11 +17,16 @@ __all__ = [
     "BookingRequest",
     "Contact",
     "ContactDraft",
+    "EmailRequest",
     "Message",
     "Note",
     "PaymentLink",
     "PaymentLinkRequest",
+    "TeamMessage",
+    "TeamPost",
     "TimeSlot",
+    "WhatsAppTemplate",
+    "WorkflowRun",
     "elapsed",
 ]
 
@@ -165,13 +170,74 @@ class PaymentLink(_Shared):
 
 
 class Message(_Shared):
-    """A text message handed to a messaging provider."""
+    """A message handed to a provider: a text (SMS or WhatsApp) to a phone, or an email to an address.
+
+    `to` is E.164 for texts and an email address for email. `body` is what was sent: the text,
+    or for a template the template's name and variables as the provider was given them.
+    """
 
     id: str
     to: str
     body: str
-    channel: Literal["sms", "whatsapp"] = "sms"
+    channel: Literal["sms", "whatsapp", "email"] = "sms"
     status: str
     created_at: datetime
+    provider: str
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class WhatsAppTemplate(_Shared):
+    """An approved WhatsApp template to send (the only thing allowed outside the 24-hour window).
+
+    `name` is the template's name in the connection's settings; the connector resolves it to the
+    provider's id (Twilio's `ContentSid`, HX…). `variables` fill its placeholders by position:
+    `{"1": "Ann", "2": "Mon 10 AM"}`.
+    """
+
+    name: str = Field(min_length=1, max_length=64)
+    variables: dict[str, str] = Field(default_factory=dict)
+
+
+class EmailRequest(_Shared):
+    """One email: plain text with a subject, or a provider-side dynamic template filled with `template_data`."""
+
+    to: str
+    to_name: str | None = None
+    subject: str | None = None
+    text: str | None = None
+    template_id: str | None = None
+    template_data: dict[str, Any] = Field(default_factory=dict)
+    idempotency_key: str | None = None
+
+
+class TeamMessage(_Shared):
+    """A short message for the business's team channel, in vendor-neutral parts.
+
+    `text` is the whole message as plain text (also the notification fallback); `title` and
+    `fields` (label -> value, in order) let a provider lay it out (Slack renders Block Kit).
+    """
+
+    text: str
+    title: str | None = None
+    fields: dict[str, str] = Field(default_factory=dict)
+    idempotency_key: str | None = None
+
+
+class TeamPost(_Shared):
+    """A message posted to the team channel. `id` is the provider's id (Slack's `ts`)."""
+
+    id: str
+    channel: str
+    text: str
+    provider: str
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkflowRun(_Shared):
+    """An automation accepted an event (Zapier's catch hook answered 2xx). `id` is its id, if it gave one."""
+
+    id: str
+    event: str
+    status: str
     provider: str
     raw: dict[str, Any] = Field(default_factory=dict)

@@ -17,6 +17,7 @@ __all__ = [
     "Capability",
     "Checkable",
     "ConnectorEnv",
+    "InboundMessageEvent",
     "IntegrationSpec",
     "MessageStatusEvent",
     "OptOutEvent",
@@ -28,8 +29,8 @@ __all__ = [
     "WebhookRequest",
 ]
 
-Capability = Literal["calendar", "crm", "payments", "messaging"]
-CAPABILITIES: tuple[Capability, ...] = ("calendar", "crm", "payments", "messaging")
+Capability = Literal["calendar", "crm", "payments", "messaging", "email", "team", "automation"]
+CAPABILITIES: tuple[Capability, ...] = ("calendar", "crm", "payments", "messaging", "email", "team", "automation")
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,32 @@ class WebhookRequest:
 
 @dataclass(frozen=True)
 class MessageStatusEvent:
-    """A sent message's delivery status changed."""
+    """A sent message's delivery status changed.
+
+    `status` is the provider's word mapped to the shared ones where they differ: queued, sent,
+    delivered, read, failed, undelivered (plus any other the provider has, kept as it said it).
+    `error_code` is a numeric vendor code (Twilio's 63016); `error_detail` the vendor's own words
+    or a non-numeric code (an SMTP reply such as "5.1.1"). `occurred_at` is when the provider says
+    it happened, when it says.
+    """
 
     provider_message_id: str
     status: str
     error_code: int | None = None
+    error_detail: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessageEvent:
+    """Someone messaged the business: on WhatsApp this opens the 24-hour customer-service window.
+
+    `phone` is E.164 without any channel prefix.
+    """
+
+    phone: str
+    channel: Literal["sms", "whatsapp"]
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +116,7 @@ class OptOutEvent:
     opted_out: bool
 
 
-WebhookEvent = MessageStatusEvent | OptOutEvent
+WebhookEvent = MessageStatusEvent | OptOutEvent | InboundMessageEvent
 
 
 @dataclass(frozen=True)

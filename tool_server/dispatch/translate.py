@@ -27,6 +27,9 @@ _NOT_CONNECTED_SPEECH = {
     "crm": "I can't look up records on this line right now, but I can take your details.",
     "payments": "I can't take payments on this call, but someone can send you a payment link.",
     "messaging": "I can't send texts from this line right now.",
+    "email": "I can't send emails from this line right now.",
+    "team": "I can't reach the team from this line right now, but I'll make a note for them.",
+    "automation": "I can't pass that on automatically right now, but I'll make a note of it.",
 }
 
 _FIELD_SPEECH = {
