@@ -29,6 +29,10 @@ def test_the_catalogue_holds_every_tool_in_a_stable_order() -> None:
         "create_payment_link",
         "get_payment_status",
         "send_sms",
+        "send_whatsapp",
+        "send_email",
+        "notify_team",
+        "trigger_workflow",
     ]
 
 
@@ -61,7 +65,14 @@ def test_input_schemas_are_flat_objects_an_llm_can_fill(spec: ToolSpec[Any, Any]
     for name, prop in schema["properties"].items():
         assert prop.get("description"), f"{spec.name}.{name} has no description"
     for prop in schema["properties"].values():
-        assert prop.get("type") in {"string", "integer", "number", "boolean", "array"}
+        assert prop.get("type") in {"string", "integer", "number", "boolean", "array", "object"}
+        if prop["type"] == "object":
+            # Name/value pairs only (template variables, workflow data): one level, scalar values, bounded.
+            values = prop["additionalProperties"]
+            assert "maxProperties" in prop
+            for option in values.get("anyOf", [values]):
+                assert option["type"] in {"string", "integer", "number", "boolean"}
+                assert option["type"] != "string" or "maxLength" in option
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)

@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     SLOT_UNAVAILABLE = "SLOT_UNAVAILABLE"
     NOT_CONNECTED = "NOT_CONNECTED"
     OPTED_OUT = "OPTED_OUT"
+    WHATSAPP_WINDOW_CLOSED = "WHATSAPP_WINDOW_CLOSED"
     PROVIDER_ERROR = "PROVIDER_ERROR"
     RATE_LIMITED = "RATE_LIMITED"
     TIMEOUT = "TIMEOUT"
@@ -43,6 +44,10 @@ _SPEECH: dict[ErrorCode, str] = {
     ErrorCode.NOT_CONNECTED: "I'm not able to do that on this line, but I can have someone follow up.",
     ErrorCode.OPTED_OUT: (
         "That number has opted out of our text messages, so I can't text it. I can tell you the details now instead."
+    ),
+    ErrorCode.WHATSAPP_WINDOW_CLOSED: (
+        "I can't send you a free-form WhatsApp message right now, since WhatsApp only allows that within a day of "
+        "your last message to us. I can send it as a text message instead."
     ),
     ErrorCode.PROVIDER_ERROR: "Our system isn't responding right now. I can have someone follow up with you.",
     ErrorCode.RATE_LIMITED: "Our system is busy at the moment. Let me try that again shortly.",

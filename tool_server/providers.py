@@ -15,12 +15,16 @@ from typing import Any, TypeVar, cast
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from integrations.capabilities import (
+    AutomationProvider,
     CalendarProvider,
     ConfigurationError,
     CrmProvider,
+    EmailProvider,
     MessagingProvider,
     PaymentsProvider,
     ProviderNotConnectedError,
+    TeamNotifier,
+    WhatsAppSender,
 )
 from integrations.common.spec import ConnectorEnv, IntegrationSpec
 from integrations.common.vault import CredentialVault
@@ -113,10 +117,10 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
     ),
     ProviderSpec(
         name="outbox",
-        capabilities=frozenset({"messaging"}),
+        capabilities=frozenset({"messaging", "email", "team", "automation"}),
         settings_model=_NoSettings,
         build=lambda env, agent, _connection, _settings: Outbox(env.db, agent.id, env.clock),
-        description="Built-in outbox: records messages and does not send them.",
+        description="Built-in outbox: records texts, emails, team messages and automation events; sends nothing.",
     ),
 )
 
@@ -232,6 +236,23 @@ class AgentProviders:
 
     def messaging(self) -> MessagingProvider:
         return self._get("messaging", MessagingProvider)  # type: ignore[type-abstract]
+
+    def whatsapp(self) -> WhatsAppSender:
+        """The messaging provider, when it sends WhatsApp too."""
+        provider = self._registry.build(self._agent, "messaging")
+        if not isinstance(provider, WhatsAppSender):
+            name = getattr(provider, "name", "the messaging provider")
+            raise ConfigurationError("provider", f"{name} does not send WhatsApp messages")
+        return provider
+
+    def email(self) -> EmailProvider:
+        return self._get("email", EmailProvider)  # type: ignore[type-abstract]
+
+    def team(self) -> TeamNotifier:
+        return self._get("team", TeamNotifier)  # type: ignore[type-abstract]
+
+    def automation(self) -> AutomationProvider:
+        return self._get("automation", AutomationProvider)  # type: ignore[type-abstract]
 
     def connection(self, capability: Capability) -> Connection | None:
         return self._agent.connections.get(capability)

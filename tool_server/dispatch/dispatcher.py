@@ -54,6 +54,8 @@ class CallInfo:
     idempotency_key: str | None = None
     # The caller's number as the voice platform reports it; fills a tool's missing caller phone.
     caller_phone: str | None = None
+    # The call record a post-call job acts for, so what it sends can be traced back to the call.
+    record_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,7 @@ class Dispatcher:
             now=self._clock(),
             providers=self._providers.for_agent(agent),
             call_id=call.call_id,
+            record_id=call.record_id,
             idempotency_key=key,
             earlier_attempt_at=earlier_attempt_at,
             messages=self._messages,

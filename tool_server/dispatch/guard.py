@@ -6,7 +6,9 @@ phone and email parsing, the audit log). So before validation, and without scann
 - an argument the tool does not have is refused by its name alone;
 - a string longer than its field allows is refused by its length alone;
 - an object or a list where the tool takes a scalar is refused by its type alone, and so is
-  true or false where it takes a number (lax validation would read true as 1).
+  true or false where it takes a number (lax validation would read true as 1);
+- where a tool takes an object (template variables, workflow data), only a flat one: at most
+  its declared number of entries, short keys, and scalar values within their length.
 
 Then, on values now known to be short, control characters are refused: NUL and the other C0
 controls everywhere, except tab, newline and carriage return in the free-text fields a tool
@@ -37,6 +39,13 @@ class _FieldLimit:
     kind: str
     max_length: int
     free_text: bool
+    # For objects: how many entries, and how long each string value may be.
+    max_properties: int = 0
+    value_max_length: int = 0
+
+
+# An object argument's keys are names, never text.
+_KEY_LIMIT = _FieldLimit(kind="string", max_length=64, free_text=False)
 
 
 _LIMITS: dict[type[ToolInput], dict[str, _FieldLimit]] = {}
@@ -57,9 +66,19 @@ def _read_limits(model: type[ToolInput]) -> dict[str, _FieldLimit]:
             kind=str(prop.get("type", "string")),
             max_length=int(prop.get("maxLength", _SCALAR_TEXT_LIMIT)),
             free_text=name in free_text,
+            max_properties=int(prop.get("maxProperties", 0)),
+            value_max_length=_value_max_length(prop),
         )
         for name, prop in properties.items()
     }
+
+
+def _value_max_length(prop: dict[str, Any]) -> int:
+    values = prop.get("additionalProperties")
+    if not isinstance(values, dict):
+        return 0
+    lengths = [int(option["maxLength"]) for option in values.get("anyOf", [values]) if "maxLength" in option]
+    return max(lengths, default=_SCALAR_TEXT_LIMIT)
 
 
 def shown_name(name: object) -> str:
@@ -97,6 +116,8 @@ def screen_arguments(spec: ToolSpec[Any, Any], arguments: dict[str, Any]) -> tup
 
 
 def _value_problem(limit: _FieldLimit, value: Any) -> tuple[str, str] | None:
+    if limit.kind == "object" and isinstance(value, dict):
+        return _object_problem(limit, value)
     if isinstance(value, bool) and limit.kind in ("integer", "number"):
         # Lax validation would read true as 1; a count or an amount is never a yes/no.
         return "int_type", "must be a number, not true or false"
@@ -109,4 +130,21 @@ def _value_problem(limit: _FieldLimit, value: Any) -> tuple[str, str] | None:
         problem = control_character_problem(value, free_text=limit.free_text)
         if problem is not None:
             return "control_character", problem
+    return None
+
+
+def _object_problem(limit: _FieldLimit, value: dict[Any, Any]) -> tuple[str, str] | None:
+    """A flat object within its limits: counted first, then each key and value by type and length."""
+    if len(value) > limit.max_properties:
+        return "too_long", f"has {len(value)} entries; at most {limit.max_properties} are allowed"
+    entry_limit = _FieldLimit(kind="string", max_length=limit.value_max_length, free_text=False)
+    for key, entry in value.items():
+        refused = _value_problem(_KEY_LIMIT, key) if isinstance(key, str) else ("string_type", "keys are names")
+        if refused is not None:
+            return refused[0], f"key {shown_name(key)!r}: {refused[1]}"
+        if isinstance(entry, dict | list):
+            return "object_type", f"{shown_name(key)} must be text, a number or true/false, not nested data"
+        refused = _value_problem(entry_limit, entry)
+        if refused is not None:
+            return refused[0], f"{shown_name(key)} {refused[1]}"
     return None

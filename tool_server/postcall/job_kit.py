@@ -62,7 +62,12 @@ async def call_tool(
 ) -> dict[str, Any]:
     """Run a catalogue tool for the job under the call's id (or `idempotency_key`); its result, or `JobFailedError`."""
     arguments = {key: value for key, value in arguments.items() if value is not None}
-    call = CallInfo(transport="postcall", call_id=context.record.call_id, idempotency_key=idempotency_key)
+    call = CallInfo(
+        transport="postcall",
+        call_id=context.record.call_id,
+        idempotency_key=idempotency_key,
+        record_id=context.record_id,
+    )
     outcome = await context.services.dispatcher.execute(context.agent, name, arguments, call)
     if outcome.error is not None:
         raise JobFailedError.of(name, outcome.error)

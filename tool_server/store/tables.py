@@ -33,7 +33,9 @@ __all__ = [
     "ConnectionRow",
     "ContactClaimRow",
     "ContactRow",
+    "HookSubscriptionRow",
     "IdempotencyRow",
+    "MessageEventRow",
     "NoteRow",
     "OptOutRow",
     "OutboxMessageRow",
@@ -43,6 +45,7 @@ __all__ = [
     "SlotHoldRow",
     "SyncStepRow",
     "ToolCallRow",
+    "WhatsAppSessionRow",
     "new_id",
 ]
 
@@ -265,7 +268,8 @@ class OutboxMessageRow(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
-    to_number: Mapped[str] = mapped_column(String(32))
+    # A phone for texts, an address for email, a channel for team posts, an event for automations.
+    to_number: Mapped[str] = mapped_column(String(320))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
@@ -284,12 +288,57 @@ class SentMessageRow(Base):
     provider: Mapped[str] = mapped_column(String(64))
     provider_message_id: Mapped[str] = mapped_column(String(128))
     channel: Mapped[str] = mapped_column(String(16))
-    to_number: Mapped[str] = mapped_column(String(64))
+    # E.164 for texts, the address for email.
+    to_number: Mapped[str] = mapped_column(String(320))
     body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(32))
     error_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # What caused it: the tool, the voice platform's call id, and the call record for post-call sends.
+    tool: Mapped[str | None] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(255))
+    record_id: Mapped[str | None] = mapped_column(String(40))
+    error_detail: Mapped[str | None] = mapped_column(String(255))
+
+
+class MessageEventRow(Base):
+    """One step of a message's delivery history (queued, sent, delivered, failed…), in arrival order."""
+
+    __tablename__ = "message_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("sent_messages.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_detail: Mapped[str | None] = mapped_column(String(255))
+    # When the provider says it happened (when it says), and when we heard.
+    occurred_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+
+
+class WhatsAppSessionRow(Base):
+    """The caller's last inbound WhatsApp message: it opens the 24-hour customer-service window."""
+
+    __tablename__ = "whatsapp_sessions"
+
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_inbound_at: Mapped[datetime]
+
+
+class HookSubscriptionRow(Base):
+    """A REST-hook subscriber (Zapier, Make, n8n): `event` is POSTed to the sealed `target_url`, signed."""
+
+    __tablename__ = "hook_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    # Sealed like connection secrets: a hook URL is a credential.
+    target_url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
 
 
 class OptOutRow(Base):

@@ -46,6 +46,8 @@ class ToolContext:
     now: datetime
     providers: AgentProviders
     call_id: str | None = None
+    # The call record, when a post-call job runs the tool.
+    record_id: str | None = None
     idempotency_key: str | None = None
     # Set when an earlier attempt under the same key died mid-call: it may have reached the provider.
     earlier_attempt_at: datetime | None = None

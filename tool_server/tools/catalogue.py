@@ -11,12 +11,15 @@ from tool_server.tools.appointments import (
     FIND_APPOINTMENTS,
     RESCHEDULE_APPOINTMENT,
 )
+from tool_server.tools.automation import TRIGGER_WORKFLOW
 from tool_server.tools.availability import CHECK_AVAILABILITY
 from tool_server.tools.base import ToolSpec
 from tool_server.tools.contacts import ADD_NOTE, CREATE_CONTACT, FIND_CONTACT
+from tool_server.tools.email import SEND_EMAIL
 from tool_server.tools.holds import HOLD_SLOT, RELEASE_HOLD
-from tool_server.tools.messaging import SEND_SMS
+from tool_server.tools.messaging import SEND_SMS, SEND_WHATSAPP
 from tool_server.tools.payments import CREATE_PAYMENT_LINK, GET_PAYMENT_STATUS
+from tool_server.tools.team import NOTIFY_TEAM
 
 __all__ = ["CATALOGUE", "Catalogue"]
 
@@ -59,5 +62,9 @@ CATALOGUE = Catalogue(
         CREATE_PAYMENT_LINK,
         GET_PAYMENT_STATUS,
         SEND_SMS,
+        SEND_WHATSAPP,
+        SEND_EMAIL,
+        NOTIFY_TEAM,
+        TRIGGER_WORKFLOW,
     ]
 )

@@ -72,3 +72,11 @@ TimeZoneName = Annotated[
 DateText = Annotated[str, Field(max_length=32)]
 # A date and time as ISO 8601, with or without an offset.
 DateTimeText = Annotated[str, Field(max_length=64)]
+
+# Flat objects only: a key is a short name and a value one line of text (or a number or yes/no).
+# Dispatch checks their sizes before validation reads them (see `dispatch.guard`).
+OBJECT_KEY_MAX = 64
+TemplateVariables = Annotated[dict[str, Annotated[str, Field(max_length=1024)]] | None, Field(max_length=10)]
+FlatData = Annotated[
+    dict[str, Annotated[str, Field(max_length=2000)] | int | float | bool], Field(max_length=50)
+]
