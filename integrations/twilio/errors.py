@@ -15,6 +15,7 @@ from twilio.base.exceptions import TwilioException
 from urllib3.exceptions import ConnectTimeoutError
 
 from integrations.capabilities.errors import (
+    ConfigurationError,
     IntegrationError,
     ProviderNotConnectedError,
     RateLimitedError,
@@ -29,6 +30,24 @@ PROVIDER = "twilio"
 OPTED_OUT = 21610
 AUTHENTICATE = 20003
 TOO_MANY_REQUESTS = 20429
+# The From address is no WhatsApp sender of this account (or one still pending approval).
+# https://www.twilio.com/docs/errors/63007
+NO_WHATSAPP_CHANNEL = 63007
+# The ContentSid is no Content Template of this account. https://www.twilio.com/docs/api/errors/21655
+UNKNOWN_CONTENT = 21655
+
+# Refusals a setting of the connection causes, by code: the setting, and what to do about it.
+_MISCONFIGURED: dict[int, tuple[str, str]] = {
+    NO_WHATSAPP_CHANNEL: (
+        "whatsapp_from",
+        "Twilio has no WhatsApp sender with this number on the account (63007); use an approved WhatsApp sender",
+    ),
+    UNKNOWN_CONTENT: (
+        "whatsapp_templates",
+        "Twilio does not know this template's Content SID on the account (21655); copy the HX… SID "
+        "from the Content Template Builder",
+    ),
+}
 
 # Short, safe descriptions of the refusals a caller can act on. Twilio's own message often
 # repeats the phone number, so it is not passed on.
@@ -44,6 +63,10 @@ _REFUSALS: dict[int, str] = {
     21614: "the 'To' number is not a mobile number",
     21617: "the message body exceeds 1600 characters",
     21635: "the 'To' number is a landline",
+    21654: "template variables were given without a template",
+    21656: "the template variables are invalid (each needs a non-empty text value)",
+    # https://www.twilio.com/docs/api/errors/63016 (normally a delivery failure, not a refusal)
+    63016: "outside the WhatsApp 24-hour customer-service window: send an approved template",
 }
 
 
@@ -78,6 +101,9 @@ def translate(
     code = code if isinstance(code, int) else None
     if code == OPTED_OUT:
         return RecipientOptedOutError(recipient or "")
+    if code in _MISCONFIGURED:
+        setting, advice = _MISCONFIGURED[code]
+        return ConfigurationError(setting, advice)
     if status == 429 or code == TOO_MANY_REQUESTS:
         return RateLimitedError(PROVIDER, retry_after)
     if status == 401 or code == AUTHENTICATE:

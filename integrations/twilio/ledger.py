@@ -14,32 +14,54 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from integrations.capabilities.models import Message
 from integrations.twilio.mappers import parse_rfc2822
 
-__all__ = ["CLOCK_SKEW", "Attempt", "SentLedger", "is_same_send"]
+__all__ = ["CLOCK_SKEW", "Attempt", "SentLedger", "TemplateSend", "is_same_send"]
 
 # Twilio stamps date_created with its own clock, to the second; allow for skew against ours.
 CLOCK_SKEW = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
+class TemplateSend:
+    """An approved WhatsApp template as sent: its name here, its Content SID, its variables."""
+
+    name: str
+    content_sid: str
+    # The variables as the ContentVariables JSON string Twilio is sent, e.g. '{"1":"Ann"}'.
+    variables_json: str
+    variables: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Attempt:
     """One send under a key: what was asked, and the message once Twilio confirmed it."""
 
+    # The To address as Twilio lists it: "+1…" for SMS, "whatsapp:+1…" for WhatsApp.
     to: str
+    # The free text ("" for a template).
     body: str
-    # The From number or Messaging Service SID the message was sent with.
+    # The From address or Messaging Service SID, as Twilio lists it ("whatsapp:+1…" for WhatsApp).
     sender: str
     # Wall-clock time just before the first request (not the connector's clock, which tests may pin).
     started_at: datetime
+    channel: Literal["sms", "whatsapp"] = "sms"
+    template: TemplateSend | None = None
     # None while the outcome is unknown (in flight, or ended without an answer).
     message: Message | None = None
 
     def same_request(self, other: Attempt) -> bool:
-        return (self.to, self.body, self.sender) == (other.to, other.body, other.sender)
+        """Whether `other` asks for the same message: same channel, recipient, sender and content."""
+        return (self.channel, self.to, self.body, self.sender, self.template) == (
+            other.channel,
+            other.to,
+            other.body,
+            other.sender,
+            other.template,
+        )
 
 
 class SentLedger:
@@ -91,8 +113,22 @@ def is_same_send(payload: Mapping[str, Any], attempt: Attempt, *, claimed: froze
         str(payload.get("direction", "")).startswith("outbound")
         and payload.get("sid") not in claimed
         and payload.get("to") == attempt.to
-        and payload.get("body") == attempt.body
+        and _same_content(str(payload.get("body") or ""), attempt)
         and attempt.sender in (payload.get("from"), payload.get("messaging_service_sid"))
         and created is not None
         and created >= attempt.started_at - CLOCK_SKEW
     )
+
+
+def _same_content(listed_body: str, attempt: Attempt) -> bool:
+    """Whether a listed message's body fits what the attempt sent.
+
+    Free text must be equal. A template message's resource carries no ContentSid, and its body
+    is the text Twilio rendered from the template, which this connector never sees; so it fits
+    when every variable value appears in it. The recipient, sender, time and the claimed SIDs
+    already narrow the candidates to this connection's recent unclaimed messages to that person.
+    """
+    # unconfirmed: that Twilio lists a template message with the rendered template text as `body`.
+    if attempt.template is None:
+        return listed_body == attempt.body
+    return all(value in listed_body for value in attempt.template.variables)

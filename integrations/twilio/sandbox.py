@@ -1,16 +1,17 @@
 """An emulator of Twilio's Messages API (2010-04-01): the routes over `sandbox_state.TwilioState`.
 
 It serves the vendor's real paths under its mount, with HTTP Basic auth (account SID and auth
-token), form-encoded create requests, Twilio's validation and opt-out errors, and its page-token
-pagination. The account's state, and what tests drive through it (inbound texts, delivery
-status changes), live in `sandbox_state`; Twilio's error and resource shapes in `sandbox_wire`.
+token), form-encoded create requests for SMS and WhatsApp ("whatsapp:" addresses, free text or
+an approved template by ContentSid), Twilio's validation and opt-out errors, and its page-token
+pagination; plus the read side of the Content API (`sandbox_templates`). The account's state,
+and what tests drive through it (inbound messages, delivery status changes, the 24-hour WhatsApp
+window, the signed webhooks it would send), live in `sandbox_state`; the control routes that
+drive it over HTTP in `sandbox_control`; Twilio's error and resource shapes in `sandbox_wire`.
 Docs: https://www.twilio.com/docs/messaging/api/message-resource
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -20,21 +21,31 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from integrations.common.sandbox import Sandbox
+from integrations.twilio.sandbox_control import control_routes
 from integrations.twilio.sandbox_state import TwilioState
+from integrations.twilio.sandbox_templates import SANDBOX_TEMPLATE_SIDS, SANDBOX_TEMPLATES, content_routes
 from integrations.twilio.sandbox_wire import (
     API_VERSION,
     SANDBOX_ACCOUNT_SID,
     SANDBOX_AUTH_TOKEN,
     SANDBOX_FROM_NUMBER,
+    SANDBOX_WHATSAPP_NUMBER,
+    Callback,
     TwilioApiError,
     WebhookDelivery,
+    credentials_refusal,
     rfc2822,
+    unauthorized,
 )
 
 __all__ = [
     "SANDBOX_ACCOUNT_SID",
     "SANDBOX_AUTH_TOKEN",
     "SANDBOX_FROM_NUMBER",
+    "SANDBOX_TEMPLATES",
+    "SANDBOX_TEMPLATE_SIDS",
+    "SANDBOX_WHATSAPP_NUMBER",
+    "Callback",
     "TwilioApiError",
     "TwilioState",
     "WebhookDelivery",
@@ -48,22 +59,14 @@ MAX_PAGE_SIZE = 1000
 # -- HTTP ------------------------------------------------------------------------------------------
 
 
-def _unauthorized() -> Response:
-    return TwilioApiError(401, 20003, "Authenticate").response({"WWW-Authenticate": 'Basic realm="Twilio API"'})
-
-
 def _authenticate(request: Request) -> Response | None:
     """None when the Basic credentials are the sandbox account's and the path names that account."""
-    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    try:
-        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return _unauthorized()
-    if scheme.lower() != "basic" or (user, password) != (SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN):
-        return _unauthorized()
+    refused = credentials_refusal(request)
+    if refused is not None:
+        return refused
     # Credentials only open their own account's resources.
     if request.path_params.get("account_sid") != SANDBOX_ACCOUNT_SID:
-        return _unauthorized()
+        return unauthorized()
     return None
 
 
@@ -204,6 +207,8 @@ def _error(status: int, retry_after: float | None) -> Response:
 
 
 def build_sandbox() -> Sandbox:
-    """A fresh Twilio emulator with an empty sandbox account."""
+    """A fresh Twilio emulator: an empty sandbox account with an SMS number, a WhatsApp sender
+    and two approved WhatsApp templates (`SANDBOX_TEMPLATE_SIDS`)."""
     state = TwilioState()
-    return Sandbox(name="twilio", state=state, routes=_Api(state).routes(), error=_error)
+    routes = [*_Api(state).routes(), *content_routes(), *control_routes(state)]
+    return Sandbox(name="twilio", state=state, routes=routes, error=_error)

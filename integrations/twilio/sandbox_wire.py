@@ -1,39 +1,55 @@
-"""Twilio's wire conventions for the emulator: the sandbox account, error bodies, the Message resource.
+"""Twilio's wire conventions for the emulator: the sandbox account, error bodies, the Message resource,
+Basic auth, and the signed webhook requests Twilio sends back.
 
 - Message resource: https://www.twilio.com/docs/messaging/api/message-resource
 - Errors: https://www.twilio.com/docs/usage/twilios-response#response-formats-exceptions
 - Segments: https://www.twilio.com/docs/glossary/what-sms-character-limit
+- Webhook signatures: https://www.twilio.com/docs/usage/webhooks/webhooks-security
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urlencode
 
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from integrations.common.linear_regex import compile_linear
+from integrations.twilio.webhooks import WHATSAPP_PREFIX, sign
 
 __all__ = [
     "API_VERSION",
     "SANDBOX_ACCOUNT_SID",
     "SANDBOX_AUTH_TOKEN",
     "SANDBOX_FROM_NUMBER",
+    "SANDBOX_WHATSAPP_NUMBER",
+    "WHATSAPP_PREFIX",
+    "Callback",
     "TwilioApiError",
     "WebhookDelivery",
+    "credentials_refusal",
     "is_sms_number",
     "message_resource",
     "rfc2822",
     "segments",
+    "unauthorized",
 ]
 
 SANDBOX_ACCOUNT_SID = "AC5a4db0c5a4db0c5a4db0c5a4db0c5a4d"
 SANDBOX_AUTH_TOKEN = "0c0ffee0c0ffee0c0ffee0c0ffee0c0f"
 # Twilio's magic "valid" test number; the only number the sandbox account owns.
 SANDBOX_FROM_NUMBER = "+15005550006"
+# The account's WhatsApp sender (the number of Twilio's own WhatsApp Sandbox), sent as
+# From=whatsapp:+14155238886. https://www.twilio.com/docs/whatsapp/sandbox
+SANDBOX_WHATSAPP_NUMBER = "+14155238886"
 
 API_VERSION = "2010-04-01"
 # E.164 as Twilio enforces it for SMS: a country code and a full subscriber number (NANP: exactly 10 digits).
@@ -70,6 +86,54 @@ class WebhookDelivery:
 
     url: str
     params: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A webhook request Twilio would send, signed: where, its headers, and its form parameters.
+
+    Twilio POSTs `application/x-www-form-urlencoded` with `X-Twilio-Signature` over the URL
+    and the parameters, keyed with the account's auth token.
+    """
+
+    url: str
+    params: dict[str, str]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def signed(cls, url: str, params: Mapping[str, str], auth_token: str) -> Callback:
+        return cls(
+            url=url,
+            params=dict(params),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": sign(url, params, auth_token),
+            },
+        )
+
+    @property
+    def body(self) -> bytes:
+        """The form body as Twilio would send it."""
+        return urlencode(self.params).encode()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"url": self.url, "headers": dict(self.headers), "params": dict(self.params)}
+
+
+def credentials_refusal(request: Request) -> Response | None:
+    """Twilio's 401 unless the request's Basic credentials are the sandbox account's (None: let it in)."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return unauthorized()
+    if scheme.lower() != "basic" or (user, password) != (SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN):
+        return unauthorized()
+    return None
+
+
+def unauthorized() -> Response:
+    return TwilioApiError(401, 20003, "Authenticate").response({"WWW-Authenticate": 'Basic realm="Twilio API"'})
 
 
 def is_sms_number(text: str) -> bool:

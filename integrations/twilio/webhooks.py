@@ -1,6 +1,8 @@
-"""Pure helpers for the requests Twilio sends to this server: signatures, status callbacks, STOP/START.
+"""Pure helpers for the requests Twilio sends to this server: signatures, status callbacks, inbound messages.
 
-The server's webhook routes call these; nothing here does I/O. Twilio signs each webhook with
+The server's webhook routes call these; nothing here does I/O. SMS and WhatsApp arrive the
+same way: a WhatsApp message names its sender "whatsapp:+1…", which the events carry as the
+bare E.164 number with the channel beside it. Twilio signs each webhook with
 `X-Twilio-Signature`: base64(HMAC-SHA1(auth token, full URL + every POST parameter's name and
 value, sorted by name)). There is no timestamp, so there is no replay window to check.
 Docs: https://www.twilio.com/docs/usage/webhooks/webhooks-security
@@ -15,6 +17,7 @@ from typing import Literal
 from twilio.request_validator import RequestValidator
 
 from integrations.common.spec import (
+    InboundMessageEvent,
     MessageStatusEvent,
     OptOutEvent,
     WebhookEvent,
@@ -26,8 +29,10 @@ from integrations.common.spec import (
 __all__ = [
     "OPT_IN_WORDS",
     "OPT_OUT_WORDS",
+    "WHATSAPP_PREFIX",
     "StatusPayloadError",
     "StatusUpdate",
+    "channel_address",
     "opt_change",
     "parse_status",
     "sign",
@@ -39,6 +44,9 @@ __all__ = [
 # https://help.twilio.com/articles/223134027-Twilio-support-for-opt-out-keywords-SMS-STOP-filtering-
 OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
+# Twilio addresses a WhatsApp user or sender as "whatsapp:" + the E.164 number, in To and From.
+# https://www.twilio.com/docs/whatsapp/api#using-phone-numbers-with-whatsapp
+WHATSAPP_PREFIX = "whatsapp:"
 
 
 class StatusPayloadError(ValueError):
@@ -110,15 +118,25 @@ def opt_change(body: str) -> Literal["opt_out", "opt_in"] | None:
     return None
 
 
+def channel_address(address: str) -> tuple[Literal["sms", "whatsapp"], str]:
+    """The channel and bare number of a Twilio address: "whatsapp:+1…" -> ("whatsapp", "+1…")."""
+    if address.startswith(WHATSAPP_PREFIX):
+        return "whatsapp", address.removeprefix(WHATSAPP_PREFIX)
+    return "sms", address
+
+
 _EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 def handle(request: WebhookRequest, secrets: Mapping[str, str]) -> tuple[list[WebhookEvent], WebhookReply]:
     """The server's webhook hook: verify X-Twilio-Signature, then turn the callback into events.
 
-    `status` callbacks (the StatusCallback of sent messages) become a MessageStatusEvent;
-    `inbound` texts (the number's incoming-message webhook) become an OptOutEvent when the whole
-    text is STOP or START (and their synonyms), and are answered with empty TwiML.
+    `status` callbacks (the StatusCallback of sent messages, SMS or WhatsApp, which adds the
+    status `read`) become a MessageStatusEvent. `inbound` messages (the number's or WhatsApp
+    sender's incoming-message webhook) become an InboundMessageEvent with their channel (on
+    WhatsApp it opens the 24-hour customer-service window), plus an OptOutEvent with the bare
+    number when the whole text is STOP or START (and their synonyms), on either channel; they
+    are answered with empty TwiML.
     """
     # https://www.twilio.com/docs/usage/webhooks/webhooks-security
     signature = request.headers.get("x-twilio-signature", "")
@@ -132,9 +150,11 @@ def handle(request: WebhookRequest, secrets: Mapping[str, str]) -> tuple[list[We
         return [MessageStatusEvent(update.message_sid, update.status, update.error_code)], WebhookReply(status=204)
     if request.kind == "inbound":
         change = opt_change(request.form.get("Body", ""))
-        sender = request.form.get("From", "")
+        channel, sender = channel_address(request.form.get("From", ""))
         events: list[WebhookEvent] = []
-        if change is not None and sender:
-            events.append(OptOutEvent(phone=sender, opted_out=change == "opt_out"))
+        if sender:
+            events.append(InboundMessageEvent(phone=sender, channel=channel))
+            if change is not None:
+                events.append(OptOutEvent(phone=sender, opted_out=change == "opt_out"))
         return events, WebhookReply(status=200, body=_EMPTY_TWIML, media_type="text/xml")
     raise WebhookRejectedError(f"twilio sends no {request.kind!r} callback", status=400)
