@@ -26,6 +26,7 @@ from tool_server.transports.calls_http import build_calls_router
 from tool_server.transports.http_api import build_tools_router
 from tool_server.transports.http_errors import error_response
 from tool_server.transports.mcp_http import McpHttpEndpoint
+from tool_server.transports.messages_http import build_messages_router
 from tool_server.transports.provider_webhooks import build_webhooks_router
 from tool_server.transports.voice_http import build_voice_router
 
@@ -105,6 +106,7 @@ def create_app(
 
     app.include_router(build_tools_router(services))
     app.include_router(build_webhooks_router(services))
+    app.include_router(build_messages_router(services))
     app.include_router(build_voice_router(services))
     app.include_router(build_calls_router(services))
     app.state.sandboxes = {}

@@ -258,6 +258,15 @@ class MessageLog:
 
         return await self._db.run(work)
 
+    async def by_id(self, message_id: str) -> MessageRecord | None:
+        """A message by this server's id, whatever its agent (for the server's own jobs, never a caller)."""
+
+        def work(session: Session) -> MessageRecord | None:
+            row = session.get(SentMessageRow, message_id)
+            return None if row is None else _record(row, self._events(session, [row.id])[row.id])
+
+        return await self._db.run(work)
+
     async def recent(self, agent_id: str, *, to: str | None = None, limit: int = 50) -> list[MessageRecord]:
         """The agent's messages, newest first, optionally to one phone number or address."""
 

@@ -12,6 +12,8 @@ from tool_server.clock import Clock, system_clock
 from tool_server.dispatch import Deadlines, Dispatcher
 from tool_server.dispatch.audit import AuditLog
 from tool_server.dispatch.idempotency import IdempotencyStore
+from tool_server.hooks.emitter import HookEmitter
+from tool_server.hooks.subscriptions import HookSubscriptions
 from tool_server.message_log import MessageLog
 from tool_server.postcall.followups import FollowUpsStore
 from tool_server.postcall.ledger import SyncLedger
@@ -43,8 +45,10 @@ class Services:
     dispatcher: Dispatcher
     ledger: SyncLedger
     followups: FollowUpsStore
+    hooks: HookSubscriptions
     sync: CallSync | None = None
     """Set by the post-call engine when this process runs one; without it calls stay queued."""
+    hook_events: HookEmitter | None = None
 
     @property
     def catalogue(self) -> Catalogue:
@@ -91,7 +95,8 @@ class Services:
             messages,
             SlotHolds(db, clock),
         )
-        return cls(
+        hooks = HookSubscriptions(db, box, clock, allow_private_targets=settings.hooks_allow_private_targets)
+        services = cls(
             settings=settings,
             clock=clock,
             db=db,
@@ -104,7 +109,12 @@ class Services:
             dispatcher=dispatcher,
             ledger=SyncLedger(db, clock),
             followups=FollowUpsStore(db, clock),
+            hooks=hooks,
         )
+        # Deliveries start through whichever engine the process runs at the time (looked up per event).
+        services.hook_events = HookEmitter(hooks, lambda: services.sync, clock)
+        dispatcher.observers.append(services.hook_events.observe)
+        return services
 
     async def aclose(self) -> None:
         await self.audit.aclose()

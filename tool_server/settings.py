@@ -121,6 +121,16 @@ class ServerSettings(BaseSettings):
         description="How long a call waits for its platform's final event (Retell call_analyzed) before it is "
         "synced with what arrived.",
     )
+    postcall_quiet_poll_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Longest single wait of a follow-up held for quiet hours before it checks the clock again.",
+    )
+    hooks_allow_private_targets: bool = Field(
+        default=False,
+        description="Let REST-hook subscribers use loopback and private addresses (tests, a local n8n). Off: "
+        "an API key cannot aim deliveries at this server's own network.",
+    )
     postcall_sweep_seconds: float = Field(
         default=30.0, gt=0, description="How often queued records that never started are started."
     )

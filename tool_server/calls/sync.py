@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["CallSync"]
 
@@ -16,4 +16,12 @@ class CallSync(Protocol):
 
     async def retry(self, record_id: str) -> list[str]:
         """Run the record's failed jobs again; returns their names (empty when none had failed)."""
+        ...
+
+    async def deliver_hook(self, subscription_id: str, payload: dict[str, Any]) -> None:
+        """Deliver one event to one subscriber, durably and with retries (once per subscription and event id)."""
+        ...
+
+    async def fall_back_to_sms(self, message_id: str) -> None:
+        """Text a failed WhatsApp follow-up's recipient by SMS instead (once per message)."""
         ...

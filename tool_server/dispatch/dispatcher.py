@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,6 +94,10 @@ class ToolOutcome(BaseModel):
         return self.model_dump(mode="json", exclude={"replayed"})
 
 
+# Told of each write that succeeded (not replays): (agent, tool, result, call). Hooks subscribe here.
+ToolObserver = Callable[[Agent, str, dict[str, Any], CallInfo], Awaitable[None]]
+
+
 class Dispatcher:
     """Runs catalogue tools for an agent."""
 
@@ -115,6 +120,7 @@ class Dispatcher:
         self._audit = audit
         self._clock = clock
         self.deadlines = deadlines
+        self.observers: list[ToolObserver] = []
 
     async def execute(self, agent: Agent, tool_name: str, arguments: Any, call: CallInfo) -> ToolOutcome:
         """Run one tool call to an outcome. Never raises: whatever goes wrong becomes an error outcome.
@@ -228,7 +234,18 @@ class Dispatcher:
             await self._idempotency.release(claim, ambiguous=outcome.error.code in _MAYBE_DONE)
         else:
             await self._idempotency.complete(claim, outcome.stored())
+        if outcome.result is not None:
+            await self._tell_observers(context, spec.name, outcome.result)
         return outcome
+
+    async def _tell_observers(self, context: ToolContext, tool: str, result: dict[str, Any]) -> None:
+        call = CallInfo(transport="observer", call_id=context.call_id, record_id=context.record_id)
+        for observer in self.observers:
+            try:
+                await observer(context.agent, tool, result, call)
+            except Exception:
+                # What the caller asked for is done; a failing observer must not turn it into an error.
+                logger.exception("an observer of %s failed", tool)
 
     async def _run_with_deadline(
         self, spec: ToolSpec[Any, Any], context: ToolContext, parsed: BaseModel, deadline: float, expires: float

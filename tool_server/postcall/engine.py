@@ -14,14 +14,18 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from dbos import DBOS, DBOSConfig, SetWorkflowID
 
 from tool_server import __version__
+from tool_server.postcall.jobs import SMS_FALLBACK
 from tool_server.postcall.workflows import (
     CALL_QUEUE,
+    HOOKS_QUEUE,
     Runtime,
     call_workflow_id,
+    deliver_event,
     job_queue,
     load_call,
     set_runtime,
@@ -131,6 +135,29 @@ class PostCallEngine:
         for job, retry in reopened:
             await start_job(record_id, job, f"{base}:{job}:retry{retry}", job_queue(agent, job))
         return [job for job, _ in reopened]
+
+    async def deliver_hook(self, subscription_id: str, payload: dict[str, Any]) -> None:
+        """Start the durable delivery of one event to one subscriber; its id makes a repeat a no-op."""
+        queue = await self._runtime.queue(HOOKS_QUEUE)
+        with SetWorkflowID(f"hook:{subscription_id}:{payload['id']}"):
+            await queue.enqueue_async(deliver_event, subscription_id, payload)
+
+    async def fall_back_to_sms(self, message_id: str) -> None:
+        """A WhatsApp follow-up failed: plan the call's `sms_fallback` job and start it, once per call."""
+        services = self._services
+        message = await services.messages.by_id(message_id)
+        if message is None or message.call_record_id is None or message.channel != "whatsapp":
+            return
+        loaded = await load_call(services, message.call_record_id)
+        if loaded is None:
+            return
+        record, agent = loaded
+        record_id = message.call_record_id
+        if not await services.ledger.plan(record_id, agent.id, [SMS_FALLBACK]):
+            return  # planned before: the call falls back to SMS once
+        await services.calls.set_status(record_id, "syncing")
+        base = call_workflow_id(record)
+        await start_job(record_id, SMS_FALLBACK, f"{base}:{SMS_FALLBACK}", job_queue(agent, SMS_FALLBACK))
 
     async def sweep(self) -> int:
         """Start records that were queued but never started (say, a crash right after recording),

@@ -14,12 +14,19 @@ from tool_server.postcall.call_effects import read_call_effects
 from tool_server.postcall.job_kit import JobContext, JobFailedError, call_tool
 from tool_server.spoken import spoken_datetime
 
-__all__ = ["catch_hook_payload", "confirmation_sms_job", "forward_job", "payment_link_job", "team_channel_job"]
+__all__ = [
+    "catch_hook_payload",
+    "confirmation_parts",
+    "confirmation_sms_job",
+    "forward_job",
+    "payment_link_job",
+    "team_channel_job",
+]
 
 
-def _confirmation(context: JobContext, record: CallRecord) -> str:
-    """The text: "You're booked for …" for a booked appointment, "We have your request for …" for one
-    asked for but not booked, a thank-you otherwise."""
+def confirmation_parts(context: JobContext, record: CallRecord) -> tuple[str, str]:
+    """The confirmation text ("You're booked for …" for a booked appointment, "We have your request for
+    …" for one asked for but not booked, a thank-you otherwise) and the time as said in it."""
     appointment = record.appointment
     business = context.agent.name
     start = start_instant(record, context.agent.zone)
@@ -28,8 +35,13 @@ def _confirmation(context: JobContext, record: CallRecord) -> str:
         local = start.astimezone(zone)
         today = (record.ended_at or record.started_at or datetime.now(UTC)).astimezone(zone).date()
         verb = "You're booked" if appointment.status == "booked" else "We have your request"
-        return f"{business}: {verb} for {spoken_datetime(local, today)}. Reply STOP to opt out."
-    return f"Thanks for calling {business}. Reply STOP to opt out."
+        when = spoken_datetime(local, today)
+        return f"{business}: {verb} for {when}. Reply STOP to opt out.", when
+    return f"Thanks for calling {business}. Reply STOP to opt out.", "your call today"
+
+
+def _confirmation(context: JobContext, record: CallRecord) -> str:
+    return confirmation_parts(context, record)[0]
 
 
 async def confirmation_sms_job(context: JobContext) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from sqlalchemy.orm import Session
 
 from tool_server.clock import Clock
+from tool_server.postcall.quiet_hours import QuietHours
 from tool_server.store.database import Database
 from tool_server.store.tables import PostCallSettingsRow
 
@@ -28,12 +29,38 @@ class FollowUps(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     confirmation_sms: bool = Field(default=False, description="Text the caller a confirmation after the call.")
+    confirmation_whatsapp: bool = Field(
+        default=False,
+        description="Send the confirmation on WhatsApp instead: free text within 24 hours of the caller's last "
+        "WhatsApp message, else `whatsapp_template`; a WhatsApp message that fails is sent again by SMS, once.",
+    )
+    whatsapp_template: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The approved template for confirmations outside the window; it gets {{1}} the business "
+        "name and {{2}} the appointment time (or the thank-you). Without one, such a confirmation goes by SMS.",
+    )
+    confirmation_email: bool = Field(
+        default=False, description="Email the caller the confirmation too, when their address is known."
+    )
     payment_link: PaymentFollowUp | None = Field(default=None, description="Text the caller a payment link.")
     forward_url: HttpUrl | None = Field(
         default=None, description="POST the call record here, in a Zapier catch hook's flat shape."
     )
     team_channel_url: HttpUrl | None = Field(
         default=None, description="A Slack-style incoming webhook that gets a one-line summary of each call."
+    )
+    team_summary: bool = Field(
+        default=False, description="Post each call's summary to the connected team channel (Slack, as Block Kit)."
+    )
+    workflow_event: bool = Field(
+        default=False,
+        description="Trigger the connected automation (Zapier) with `call.completed` and the call's flat record.",
+    )
+    quiet_hours: QuietHours = Field(
+        default_factory=QuietHours,
+        description="Follow-up texts due outside these hours, in the recipient's zone, wait for the next allowed "
+        "minute. Texts the caller asks for during the call are sent at once.",
     )
 
 

@@ -21,10 +21,21 @@ from tool_server.postcall.followup_jobs import (
     team_channel_job,
 )
 from tool_server.postcall.followups import FollowUps
-from tool_server.postcall.job_kit import JobContext, JobFailedError
+from tool_server.postcall.hook_jobs import HOOK_JOB, call_completed_hook_job
+from tool_server.postcall.job_kit import JobContext, JobFailedError, call_tool
+from tool_server.postcall.outreach_jobs import (
+    confirmation_email_job,
+    confirmation_whatsapp_job,
+    sms_fallback_text,
+    team_summary_job,
+    workflow_event_job,
+)
 
 __all__ = [
+    "HOOK_JOB",
     "SECONDARY_CRM",
+    "SMS_FALLBACK",
+    "TEXT_JOBS",
     "JobContext",
     "JobFailedError",
     "catch_hook_payload",
@@ -35,13 +46,17 @@ __all__ = [
 ]
 
 SECONDARY_CRM = "crm:"
+# Planned only when a WhatsApp confirmation turns failed (a delivery callback), once per call.
+SMS_FALLBACK = "sms_fallback"
+# The jobs that text a person: they wait for the recipient's allowed hours.
+TEXT_JOBS = frozenset({"confirmation_sms", "confirmation_whatsapp", "payment_link", SMS_FALLBACK})
 
 
-def plan(agent: Agent, followups: FollowUps) -> list[str]:
+def plan(agent: Agent, followups: FollowUps, hook_subscriptions: list[str] | None = None) -> list[str]:
     """The jobs a call needs: one per connected integration, plus each follow-up turned on.
 
     Each secondary CRM gets its own job, `crm:<provider>`, so one CRM failing never blocks or
-    repeats another.
+    repeats another; each `call.completed` subscriber its own `hook:<subscription id>`.
     """
     connected = set(agent.connections)
     jobs: list[str] = [job for job in ("crm", "calendar") if job in connected]
@@ -49,12 +64,21 @@ def plan(agent: Agent, followups: FollowUps) -> list[str]:
         jobs[1:1] = [secondary_crm_job(c.provider) for c in agent.secondary_connections if c.capability == "crm"]
     if followups.confirmation_sms and "messaging" in connected:
         jobs.append("confirmation_sms")
+    if followups.confirmation_whatsapp and "messaging" in connected:
+        jobs.append("confirmation_whatsapp")
+    if followups.confirmation_email and "email" in connected:
+        jobs.append("confirmation_email")
     if followups.payment_link and {"payments", "messaging"} <= connected:
         jobs.append("payment_link")
     if followups.forward_url:
         jobs.append("forward")
     if followups.team_channel_url:
         jobs.append("team_channel")
+    if followups.team_summary and "team" in connected:
+        jobs.append("team_summary")
+    if followups.workflow_event and "automation" in connected:
+        jobs.append("workflow_event")
+    jobs += [f"{HOOK_JOB}{subscription}" for subscription in hook_subscriptions or ()]
     return jobs
 
 
@@ -67,7 +91,17 @@ async def run_job(context: JobContext, job: str) -> dict[str, Any]:
     """Do one job; its result is shown on the call record. Raises `JobFailedError`."""
     if job.startswith(SECONDARY_CRM):
         return await secondary_crm_job_run(context, job.removeprefix(SECONDARY_CRM))
+    if job.startswith(HOOK_JOB):
+        return await call_completed_hook_job(context, job.removeprefix(HOOK_JOB))
     return await _HANDLERS[job](context)
+
+
+async def sms_fallback_job(context: JobContext) -> dict[str, Any]:
+    """The confirmation by SMS, after the WhatsApp one failed (say, 63016: outside the window)."""
+    if not context.record.caller_phone:
+        return {"skipped": "no caller phone to text"}
+    sent = await call_tool(context, "send_sms", {"to": context.record.caller_phone, "body": sms_fallback_text(context)})
+    return {"message_id": sent["message"]["message_id"], "status": sent["message"]["status"]}
 
 
 _HANDLERS: dict[str, Callable[[JobContext], Awaitable[dict[str, Any]]]] = {
@@ -77,4 +111,9 @@ _HANDLERS: dict[str, Callable[[JobContext], Awaitable[dict[str, Any]]]] = {
     "payment_link": payment_link_job,
     "forward": forward_job,
     "team_channel": team_channel_job,
+    "confirmation_whatsapp": confirmation_whatsapp_job,
+    "confirmation_email": confirmation_email_job,
+    "team_summary": team_summary_job,
+    "workflow_event": workflow_event_job,
+    SMS_FALLBACK: sms_fallback_job,
 }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -47,28 +46,31 @@ class SyncLedger:
         self._db = db
         self._clock = clock
 
-    async def plan(self, record_id: str, agent_id: str, jobs: list[str]) -> None:
-        """Make a pending row per job (existing rows are left as they are)."""
+    async def plan(self, record_id: str, agent_id: str, jobs: list[str]) -> list[str]:
+        """Make a pending row per job (existing rows are left as they are); answers the jobs added."""
 
-        def work(session: Session) -> None:
+        def work(session: Session) -> list[str]:
             known = set(session.execute(select(SyncStepRow.job).where(SyncStepRow.record_id == record_id)).scalars())
-            for job in jobs:
-                if job not in known:
-                    session.add(
-                        SyncStepRow(
-                            record_id=record_id,
-                            agent_id=agent_id,
-                            job=job,
-                            status="pending",
-                            attempts=0,
-                            retries=0,
-                            updated_at=self._clock(),
-                        )
+            added = [job for job in jobs if job not in known]
+            for job in added:
+                session.add(
+                    SyncStepRow(
+                        record_id=record_id,
+                        agent_id=agent_id,
+                        job=job,
+                        status="pending",
+                        attempts=0,
+                        retries=0,
+                        updated_at=self._clock(),
                     )
+                )
+            return added
 
-        # A concurrent planner (a recovered workflow) may have made them first.
-        with contextlib.suppress(IntegrityError):
-            await self._db.run(work)
+        try:
+            return await self._db.run(work)
+        except IntegrityError:
+            # A concurrent planner (a recovered workflow) made them first.
+            return []
 
     async def attempt(self, record_id: str, job: str, attempt: int, workflow_id: str | None) -> None:
         await self._set(record_id, job, status="pending", attempts=attempt, workflow_id=workflow_id)

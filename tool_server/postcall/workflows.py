@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from dbos import DBOS, SetWorkflowID
@@ -26,23 +27,61 @@ from tool_server.agents.models import Agent, Capability
 from tool_server.calls.models import CallRecord
 from tool_server.postcall.call_effects import read_call_effects
 from tool_server.postcall.extraction import ExtractionSettings, apply, extract, needs_extraction
-from tool_server.postcall.jobs import SECONDARY_CRM, JobContext, JobFailedError, plan, run_job
+from tool_server.postcall.hook_jobs import send_to_subscriber
+from tool_server.postcall.jobs import (
+    HOOK_JOB,
+    SECONDARY_CRM,
+    TEXT_JOBS,
+    JobContext,
+    JobFailedError,
+    plan,
+    run_job,
+)
 from tool_server.postcall.ledger import Status
+from tool_server.postcall.quiet_hours import next_allowed, recipient_zone
 from tool_server.services import Services
 
-__all__ = ["Runtime", "call_workflow_id", "job_queue", "load_call", "set_runtime", "start_job", "sync_call", "sync_job"]
+__all__ = [
+    "HOOKS_QUEUE",
+    "Runtime",
+    "call_workflow_id",
+    "deliver_event",
+    "job_queue",
+    "load_call",
+    "set_runtime",
+    "start_job",
+    "sync_call",
+    "sync_job",
+]
 
 logger = logging.getLogger(__name__)
 
 CALL_QUEUE = "postcall"
+# Every REST-hook delivery, the call's own and the tools' events alike.
+HOOKS_QUEUE = "postcall.hooks"
 # Jobs that read the record's appointment start only once the calendar job has ended: the note, the
 # confirmation text and the forwarded call say what was booked, and a job re-run after a crash reads
 # the same record as its first try (the CRM note is found again by its text, so it must not change).
-_AFTER_CALENDAR = frozenset({"crm", "confirmation_sms", "forward"})
+_AFTER_CALENDAR = frozenset(
+    {
+        "crm",
+        "confirmation_sms",
+        "confirmation_whatsapp",
+        "confirmation_email",
+        "forward",
+        "team_summary",
+        "workflow_event",
+    }
+)
 _JOB_CAPABILITY: dict[str, Capability] = {
     "crm": "crm",
     "calendar": "calendar",
     "confirmation_sms": "messaging",
+    "confirmation_whatsapp": "messaging",
+    "sms_fallback": "messaging",
+    "confirmation_email": "email",
+    "team_summary": "team",
+    "workflow_event": "automation",
     "payment_link": "payments",
 }
 
@@ -88,7 +127,7 @@ async def load_call(services: Services, record_id: str) -> tuple[CallRecord, Age
 
 
 def _after_calendar(job: str) -> bool:
-    return job in _AFTER_CALENDAR or job.startswith(SECONDARY_CRM)
+    return job in _AFTER_CALENDAR or job.startswith((SECONDARY_CRM, HOOK_JOB))
 
 
 def call_workflow_id(record: CallRecord) -> str:
@@ -100,6 +139,8 @@ def job_queue(agent: Agent, job: str) -> str:
     """The queue of the integration doing `job`, e.g. `postcall.crm.hubspot`."""
     if job.startswith(SECONDARY_CRM):
         return f"postcall.crm.{job.removeprefix(SECONDARY_CRM)}"
+    if job.startswith(HOOK_JOB):
+        return HOOKS_QUEUE
     capability = _JOB_CAPABILITY.get(job)
     if capability is None:
         return f"postcall.{job}.webhook"
@@ -156,7 +197,8 @@ async def prepare(record_id: str) -> list[tuple[str, str]]:
         record = apply(record, extraction)
         await services.calls.update(record_id, record)
     followups = await services.followups.get(agent.id)
-    jobs = plan(agent, followups)
+    subscribers = await services.hooks.of_agent(agent.id, "call.completed")
+    jobs = plan(agent, followups, [subscriber.id for subscriber in subscribers])
     await services.ledger.plan(record_id, agent.id, jobs)
     await services.calls.set_status(record_id, "syncing" if jobs else "synced")
     return [(job, job_queue(agent, job)) for job in jobs]
@@ -168,7 +210,16 @@ async def prepare(record_id: str) -> list[tuple[str, str]]:
 @DBOS.workflow(name="postcall.sync_job")
 async def sync_job(record_id: str, job: str) -> str:
     """Try one job until it is done, skipped, or failed for good. Returns that status."""
-    max_attempts = _current().services.settings.postcall_max_attempts
+    settings = _current().services.settings
+    max_attempts = settings.postcall_max_attempts
+    if job in TEXT_JOBS:
+        # Held durably: a restarted worker resumes this wait, it does not send early.
+        until = await quiet_hours_hold(record_id, job)
+        while until is not None:
+            remaining = (datetime.fromisoformat(until) - datetime.fromisoformat(await read_clock())).total_seconds()
+            if remaining <= 0:
+                break
+            await DBOS.sleep_async(min(remaining, settings.postcall_quiet_poll_seconds))
     status = "failed"
     for attempt in range(1, max_attempts + 1):
         outcome = await attempt_job(record_id, job, attempt, attempt == max_attempts)
@@ -177,6 +228,31 @@ async def sync_job(record_id: str, job: str) -> str:
             break
         await DBOS.sleep_async(float(outcome["wait"]))
     return status
+
+
+@DBOS.step(name="postcall.quiet_hours", retries_allowed=True, max_attempts=5, interval_seconds=1.0)
+async def quiet_hours_hold(record_id: str, job: str) -> str | None:
+    """When a text job may send: None now, else the next allowed minute in the recipient's zone (ISO)."""
+    services = _current().services
+    loaded = await load_call(services, record_id)
+    if loaded is None or not loaded[0].caller_phone:
+        return None
+    record, agent = loaded
+    hours = (await services.followups.get(agent.id)).quiet_hours
+    zone = recipient_zone(record.caller_phone or "", agent.zone)
+    until = next_allowed(services.clock(), zone, hours)
+    if until is None:
+        return None
+    await services.ledger.note_error(
+        record_id, job, f"held for quiet hours until {until.isoformat()} ({zone.key}, the recipient's time)"
+    )
+    return until.isoformat()
+
+
+@DBOS.step(name="postcall.clock")
+async def read_clock() -> str:
+    """The server's clock, checkpointed: a resumed wait compares against what it saw, not a new reading."""
+    return _current().services.clock().isoformat()
 
 
 @DBOS.step(name="postcall.attempt", retries_allowed=False)
@@ -214,3 +290,33 @@ def _backoff(services: Services, attempt: int, retry_after: float | None) -> flo
     # Jitter spreads the retries of many calls that failed together.
     doubled = settings.postcall_retry_base_seconds * 2 ** (attempt - 1) * random.uniform(0.9, 1.1)
     return float(min(max(doubled, retry_after or 0.0), settings.postcall_retry_max_seconds))
+
+
+# -- REST-hook events outside a call's sync --------------------------------------------------------
+
+
+@DBOS.workflow(name="hooks.deliver")
+async def deliver_event(subscription_id: str, payload: dict[str, Any]) -> str:
+    """Deliver one event to one subscriber, retried with backoff like a post-call job. Returns the outcome."""
+    max_attempts = _current().services.settings.postcall_max_attempts
+    status = "failed"
+    for attempt in range(1, max_attempts + 1):
+        outcome = await attempt_delivery(subscription_id, payload, attempt, attempt == max_attempts)
+        status = str(outcome["status"])
+        if status != "retry":
+            break
+        await DBOS.sleep_async(float(outcome["wait"]))
+    return status
+
+
+@DBOS.step(name="hooks.attempt", retries_allowed=False)
+async def attempt_delivery(subscription_id: str, payload: dict[str, Any], attempt: int, last: bool) -> dict[str, Any]:
+    services = _current().services
+    try:
+        result = await send_to_subscriber(services, subscription_id, payload)
+    except JobFailedError as error:
+        if error.retryable and not last:
+            return {"status": "retry", "wait": _backoff(services, attempt, error.retry_after)}
+        logger.warning("hook delivery %s to %s failed: %s", payload.get("id"), subscription_id, error.message)
+        return {"status": "failed"}
+    return {"status": "skipped" if "skipped" in result else "done"}

@@ -77,6 +77,4 @@ DateTimeText = Annotated[str, Field(max_length=64)]
 # Dispatch checks their sizes before validation reads them (see `dispatch.guard`).
 OBJECT_KEY_MAX = 64
 TemplateVariables = Annotated[dict[str, Annotated[str, Field(max_length=1024)]] | None, Field(max_length=10)]
-FlatData = Annotated[
-    dict[str, Annotated[str, Field(max_length=2000)] | int | float | bool], Field(max_length=50)
-]
+FlatData = Annotated[dict[str, Annotated[str, Field(max_length=2000)] | int | float | bool], Field(max_length=50)]

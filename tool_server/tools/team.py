@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from integrations.capabilities import TeamMessage
 from tool_server.tools.base import ToolContext, ToolInput, ToolResult, ToolSpec
-from tool_server.tools.fields import Phone
+from tool_server.tools.fields import FlatData, Phone
 
 __all__ = ["NOTIFY_TEAM"]
 
@@ -18,6 +18,9 @@ class NotifyTeamInput(ToolInput):
     caller_name: str | None = Field(default=None, max_length=200, description="Who it is about, if known.")
     caller_phone: Phone | None = Field(default=None, description="Their number, so the team can call back.")
     urgent: bool = Field(default=False, description="True when someone should act now (an emergency, an angry caller).")
+    details: FlatData | None = Field(
+        default=None, description="More facts as label/value pairs, e.g. {'Address': '12 High St'}."
+    )
 
 
 class TeamPostView(BaseModel):
@@ -35,6 +38,7 @@ async def notify_team(ctx: ToolContext, args: NotifyTeamInput) -> NotifyTeamResu
         for label, value in (("Caller", args.caller_name), ("Phone", args.caller_phone), ("Call", ctx.call_id))
         if value
     }
+    fields |= {label: str(value) for label, value in (args.details or {}).items()}
     title = f"{'Urgent: ' if args.urgent else ''}{ctx.agent.name}"
     message = TeamMessage(text=f"{title}: {args.text}", title=title, fields=fields, idempotency_key=ctx.idempotency_key)
     post = await ctx.providers.team().post_team_message(message)

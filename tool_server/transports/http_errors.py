@@ -18,6 +18,7 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.SLOT_UNAVAILABLE: 409,
     ErrorCode.IDEMPOTENCY_CONFLICT: 409,
     ErrorCode.OPTED_OUT: 409,
+    ErrorCode.WHATSAPP_WINDOW_CLOSED: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.NOT_CONNECTED: 424,
     ErrorCode.RATE_LIMITED: 429,

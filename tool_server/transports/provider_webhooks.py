@@ -1,8 +1,10 @@
-"""Provider callbacks (delivery receipts, inbound STOP texts): POST /webhooks/{provider}/{connection_id}/{kind}.
+"""Provider callbacks (delivery receipts, inbound texts, STOP): POST /webhooks/{provider}/{connection_id}/{kind}.
 
 The integration verifies the request (signature on the raw body, against the connection's
-secrets) and turns it into vendor-neutral events; this route applies them. Nothing here knows
-a vendor.
+secrets) and turns it into vendor-neutral events; this route applies them: a delivery update
+joins the message's history (and a failed WhatsApp follow-up falls back to SMS), an inbound
+WhatsApp message opens the caller's 24-hour window, STOP and START change the opt-out list for
+every channel. Nothing here knows a vendor.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from integrations.common.spec import MessageStatusEvent, OptOutEvent, WebhookRejectedError, WebhookRequest
+from integrations.common.spec import (
+    InboundMessageEvent,
+    MessageStatusEvent,
+    OptOutEvent,
+    WebhookRejectedError,
+    WebhookRequest,
+)
 from tool_server.errors import ErrorCode, ToolError
 from tool_server.services import Services
 from tool_server.transports.http_errors import error_response
@@ -52,11 +60,28 @@ def build_webhooks_router(services: Services) -> APIRouter:
             return error_response(ToolError(ErrorCode.UNAUTHORIZED, "webhook verification failed").info())
         for event in events:
             if isinstance(event, MessageStatusEvent):
-                await services.messages.update_status(
-                    provider, event.provider_message_id, event.status, event.error_code
+                change = await services.messages.update_status(
+                    provider,
+                    event.provider_message_id,
+                    event.status,
+                    event.error_code,
+                    event.error_detail,
+                    event.occurred_at,
                 )
+                if change is not None and change.newly_failed and change.channel == "whatsapp":
+                    await _fall_back(services, change.message_id)
             elif isinstance(event, OptOutEvent):
                 await services.messages.set_opt_out(stored.agent_id, event.phone, event.opted_out)
+            elif isinstance(event, InboundMessageEvent):
+                await services.messages.record_inbound(stored.agent_id, event.phone, event.channel, event.received_at)
         return Response(content=reply.body, status_code=reply.status, media_type=reply.media_type)
 
     return router
+
+
+async def _fall_back(services: Services, message_id: str) -> None:
+    """A WhatsApp follow-up failed (63016, say): its call texts the caller by SMS instead, once."""
+    if services.sync is None:
+        logger.warning("WhatsApp message %s failed; no post-call engine here to fall back to SMS", message_id)
+        return
+    await services.sync.fall_back_to_sms(message_id)
