@@ -11,8 +11,11 @@ from integrations.housecall_pro import SPEC as HOUSECALL_PRO
 from integrations.hubspot import SPEC as HUBSPOT
 from integrations.outlook_calendar import SPEC as OUTLOOK_CALENDAR
 from integrations.salesforce import SPEC as SALESFORCE
+from integrations.sendgrid import SPEC as SENDGRID
+from integrations.slack import SPEC as SLACK
 from integrations.stripe import SPEC as STRIPE
 from integrations.twilio import SPEC as TWILIO
+from integrations.zapier import SPEC as ZAPIER
 
 __all__ = ["INTEGRATIONS"]
 
@@ -28,6 +31,9 @@ _SPECS: tuple[IntegrationSpec, ...] = (
     GOHIGHLEVEL,
     HOUSECALL_PRO,
     SALESFORCE,
+    SENDGRID,
+    ZAPIER,
+    SLACK,
 )
 
 INTEGRATIONS: dict[str, IntegrationSpec] = {spec.name: spec for spec in _SPECS}

@@ -82,6 +82,15 @@ EXERCISES: dict[str, Exercise] = {
     "salesforce": Exercise(
         "create_contact", {"contact_name": "Jane Doe", "contact_phone": "+12125550142"}, _listed("contacts")
     ),
+    "sendgrid": Exercise(
+        "send_email",
+        {"to": "jane@example.com", "subject": "Your booking", "text": "See you Monday at 10."},
+        _listed("mails"),
+    ),
+    "zapier": Exercise(
+        "trigger_workflow", {"event": "lead.captured", "data": {"name": "Jane Doe"}}, _listed("deliveries")
+    ),
+    "slack": Exercise("notify_team", {"text": "Jane Doe called about a leak."}, _listed("messages")),
 }
 REGISTERED = [name for name in EXERCISES if name in INTEGRATIONS]
 OAUTH = [name for name in REGISTERED if INTEGRATIONS[name].auth == "oauth"]
