@@ -64,6 +64,21 @@ def add_commands(commands: Any) -> None:
         default=None,
         help="text the caller a confirmation of the appointment booked (default: unchanged)",
     )
+    for flag, what in (
+        ("--confirmation-whatsapp", "send the confirmation on WhatsApp (SMS once if it fails)"),
+        ("--confirmation-email", "email the caller the confirmation too"),
+        ("--team-summary", "post each call's summary to the connected team channel (Slack)"),
+        ("--workflow-event", "trigger the connected automation (Zapier) with call.completed"),
+    ):
+        set_followups.add_argument(
+            flag, action=argparse.BooleanOptionalAction, default=None, help=f"{what} (default: unchanged)"
+        )
+    set_followups.add_argument(
+        "--whatsapp-template", help="approved template for confirmations outside the 24-hour window; '' turns off"
+    )
+    set_followups.add_argument(
+        "--quiet-hours", metavar="HH:MM-HH:MM", help="local hours follow-up texts may arrive, e.g. 08:00-21:00"
+    )
     set_followups.add_argument("--payment-amount-minor", type=int, help="text a payment link: 4900 is 49.00")
     set_followups.add_argument("--payment-currency", default="USD", help="ISO 4217 currency of the payment link")
     set_followups.add_argument("--payment-description", help="what the payment link is for")
@@ -152,8 +167,14 @@ async def set_followups(services: Services, args: argparse.Namespace) -> int:
     if await services.agents.get(args.agent_id) is None:
         return _fail(f"no agent {args.agent_id!r}")
     current = (await services.followups.get(args.agent_id)).model_dump(mode="json")
-    if args.confirmation_sms is not None:
-        current["confirmation_sms"] = args.confirmation_sms
+    for name in ("confirmation_sms", "confirmation_whatsapp", "confirmation_email", "team_summary", "workflow_event"):
+        if getattr(args, name) is not None:
+            current[name] = getattr(args, name)
+    if args.whatsapp_template is not None:
+        current["whatsapp_template"] = args.whatsapp_template or None
+    if args.quiet_hours is not None:
+        start, _, end = args.quiet_hours.partition("-")
+        current["quiet_hours"] = {"allowed_from": start.strip(), "allowed_until": end.strip()}
     if args.no_payment_link:
         current["payment_link"] = None
     elif args.payment_amount_minor is not None or args.payment_description is not None:
