@@ -15,6 +15,7 @@ from integrations.sendgrid import SPEC as SENDGRID
 from integrations.slack import SPEC as SLACK
 from integrations.stripe import SPEC as STRIPE
 from integrations.twilio import SPEC as TWILIO
+from integrations.zapier import SPEC as ZAPIER
 
 __all__ = ["INTEGRATIONS"]
 
@@ -31,6 +32,7 @@ _SPECS: tuple[IntegrationSpec, ...] = (
     HOUSECALL_PRO,
     SALESFORCE,
     SENDGRID,
+    ZAPIER,
     SLACK,
 )
 

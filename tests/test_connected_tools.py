@@ -87,6 +87,9 @@ EXERCISES: dict[str, Exercise] = {
         {"to": "jane@example.com", "subject": "Your booking", "text": "See you Monday at 10."},
         _listed("mails"),
     ),
+    "zapier": Exercise(
+        "trigger_workflow", {"event": "lead.captured", "data": {"name": "Jane Doe"}}, _listed("deliveries")
+    ),
     "slack": Exercise("notify_team", {"text": "Jane Doe called about a leak."}, _listed("messages")),
 }
 REGISTERED = [name for name in EXERCISES if name in INTEGRATIONS]
