@@ -27,6 +27,9 @@ BUILTINS: dict[Capability, list[str]] = {
     "crm": ["contact_book"],
     "payments": [],
     "messaging": ["outbox"],
+    "email": ["outbox"],
+    "team": ["outbox"],
+    "automation": ["outbox"],
 }
 
 
