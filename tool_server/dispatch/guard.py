@@ -137,7 +137,8 @@ def _object_problem(limit: _FieldLimit, value: dict[Any, Any]) -> tuple[str, str
     """A flat object within its limits: counted first, then each key and value by type and length."""
     if len(value) > limit.max_properties:
         return "too_long", f"has {len(value)} entries; at most {limit.max_properties} are allowed"
-    entry_limit = _FieldLimit(kind="string", max_length=limit.value_max_length, free_text=False)
+    # Values may span lines (a transcript, a note); other control characters are refused as anywhere.
+    entry_limit = _FieldLimit(kind="string", max_length=limit.value_max_length, free_text=True)
     for key, entry in value.items():
         refused = _value_problem(_KEY_LIMIT, key) if isinstance(key, str) else ("string_type", "keys are names")
         if refused is not None:
