@@ -9,6 +9,7 @@ key whose mail SendGrid accepted answers from the `ledger` without sending again
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from http.client import HTTPException
@@ -21,6 +22,7 @@ from sendgrid import SendGridAPIClient
 from integrations.capabilities.errors import ConfigurationError, ProviderNotConnectedError, UpstreamError
 from integrations.capabilities.models import EmailRequest, Message
 from integrations.common.keylocks import KeyLocks
+from integrations.common.linear_regex import compile_linear
 from integrations.common.resilience import Resilience
 from integrations.common.spec import ConnectorEnv
 from integrations.common.vault import CredentialVault
@@ -32,6 +34,22 @@ from integrations.sendgrid.settings import SendGridSettings
 __all__ = ["SendGridEmail"]
 
 T = TypeVar("T")
+
+# The SDK's HTTP client logs every request's headers at DEBUG, the API key included.
+_BEARER = compile_linear(r"Bearer [^'\"\s,}]+")
+
+
+class _RedactApiKey(logging.Filter):
+    """Rewrites "Bearer SG.…" in python_http_client's log records to "Bearer (redacted)"."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Bearer " in message:
+            record.msg, record.args = _BEARER.sub("Bearer (redacted)", message), None
+        return True
+
+
+logging.getLogger("python_http_client.client").addFilter(_RedactApiKey())
 
 # The API key permission Mail Send needs (https://www.twilio.com/docs/sendgrid/api-reference/api-key-permissions).
 MAIL_SEND_SCOPE = "mail.send"

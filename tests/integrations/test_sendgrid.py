@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -387,6 +388,18 @@ async def test_a_connection_without_an_api_key_is_a_configuration_error_naming_i
 
     assert raised.value.setting == "api_key"
     assert sandbox.provider_requests() == []
+
+
+async def test_the_api_key_never_reaches_the_logs_even_at_debug(
+    sendgrid: SendGridEmail, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    await sendgrid.check_connection()
+    await sendgrid.send_email(TEXT)
+
+    assert "Bearer (redacted)" in caplog.text
+    assert SANDBOX_API_KEY not in caplog.text
 
 
 async def test_check_connection_lists_the_keys_scopes_and_names_the_sender(
