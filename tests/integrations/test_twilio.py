@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -29,7 +30,15 @@ from integrations.capabilities.errors import (
 from integrations.capabilities.messaging import MessagingProvider
 from integrations.common.deadline import deadline_scope
 from integrations.common.sandbox import Fault, RecordedRequest, Sandbox
-from integrations.common.spec import Checkable, ConnectorEnv
+from integrations.common.spec import (
+    Checkable,
+    ConnectorEnv,
+    InboundMessageEvent,
+    MessageStatusEvent,
+    OptOutEvent,
+    WebhookRejectedError,
+    WebhookRequest,
+)
 from integrations.common.vault import MemoryVault
 from integrations.twilio import SPEC, TwilioMessaging
 from integrations.twilio.errors import MaybeSentError, translate
@@ -1007,3 +1016,69 @@ def test_the_emulator_refuses_a_recipient_that_is_not_a_whole_e164_number(state:
         state.create({"To": to, "From": SANDBOX_FROM_NUMBER, "Body": "Hi"})
 
     assert raised.value.code == 21211
+
+
+# -- inbound events and queued callbacks (SMS) ---------------------------------------------------
+
+
+def sms_webhook(kind: str, url: str, params: dict[str, str], token: str = SANDBOX_AUTH_TOKEN) -> list[object]:
+    """The events the connection's webhook handler makes of a form Twilio signed."""
+    request = WebhookRequest(
+        kind=kind,
+        url=url,
+        headers={"x-twilio-signature": sign(url, params, token)},
+        body=urlencode(params).encode(),
+        form=params,
+    )
+    assert SPEC.webhook is not None
+    events, _reply = SPEC.webhook(request, {"auth_token": SANDBOX_AUTH_TOKEN})
+    return list(events)
+
+
+@pytest.mark.parametrize(
+    ("body", "opted_out"),
+    [("Running late, sorry", None), ("STOP", True), ("start", False)],
+    ids=["ordinary", "stop", "start"],
+)
+def test_an_inbound_text_is_an_sms_inbound_event_and_a_keyword_also_an_opt_change(
+    state: TwilioState, body: str, opted_out: bool | None
+) -> None:
+    url = "http://127.0.0.1:9/webhooks/twilio/con_test/inbound"
+    params = state.receive_inbound(CALLER, body)
+
+    events = sms_webhook("inbound", url, params)
+
+    expected: list[object] = [InboundMessageEvent(phone=CALLER, channel="sms", received_at=None)]
+    if opted_out is not None:
+        expected.append(OptOutEvent(phone=CALLER, opted_out=opted_out))
+    assert events == expected
+
+
+def test_an_inbound_text_signed_with_another_token_is_refused(state: TwilioState) -> None:
+    url = "http://127.0.0.1:9/webhooks/twilio/con_test/inbound"
+
+    with pytest.raises(WebhookRejectedError):
+        sms_webhook("inbound", url, state.receive_inbound(CALLER, "Hi"), token="f" * 32)
+
+
+async def test_advancing_a_text_also_queues_its_signed_status_callback_until_taken(
+    twilio: TwilioMessaging, state: TwilioState
+) -> None:
+    message = await twilio.send_sms(CALLER, "Hello")
+
+    delivery = state.advance(message.id, "delivered")
+    [callback] = state.take_callbacks()
+
+    assert delivery is not None
+    assert (callback.url, callback.params) == (delivery.url, delivery.params)
+    assert callback.body == urlencode(delivery.params).encode()
+    assert validate_signature(callback.url, callback.params, callback.headers["X-Twilio-Signature"], SANDBOX_AUTH_TOKEN)
+    assert "ChannelPrefix" not in callback.params
+    assert state.take_callbacks() == []
+    assert sms_webhook("status", callback.url, callback.params) == [MessageStatusEvent(message.id, "delivered", None)]
+
+
+def test_an_inbound_text_queues_no_callback_unless_given_a_url(state: TwilioState) -> None:
+    state.receive_inbound(CALLER, "Hi")
+
+    assert state.take_callbacks() == []
