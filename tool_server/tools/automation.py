@@ -49,8 +49,8 @@ TRIGGER_WORKFLOW = ToolSpec(
     description=(
         "Send an event with its details to the business's automation (a Zapier, Make or n8n workflow), e.g. "
         "'lead.captured' with the caller's name and need, or 'quote.requested'. Use the event names the business "
-        "set up. Retrying never triggers twice. Answers NOT_CONNECTED when no automation is connected or the "
-        "workflow was turned off."
+        "set up. Retrying never triggers twice. Answers NOT_CONNECTED when no automation is connected or its "
+        "hook was deleted."
     ),
     input_model=TriggerWorkflowInput,
     output_model=TriggerWorkflowResult,
