@@ -116,7 +116,10 @@ class SendGridEmail:
             return message
 
     async def check_connection(self) -> str:
-        """List the API key's scopes: proves the key works and that it may send mail."""
+        """List the API key's scopes: proves the key works and that it may send mail.
+
+        The line also names the URL to set as the account's Event Webhook, when the connection takes events.
+        """
         client = await self._sdk()
         # https://www.twilio.com/docs/sendgrid/api-reference/api-key-permissions/retrieve-a-list-of-scopes-for-which-this-user-has-access
         response = await self._call(
@@ -133,7 +136,9 @@ class SendGridEmail:
             raise ConfigurationError(
                 "api_key", "the SendGrid API key may not send mail; give it the Mail Send permission or use another key"
             )
-        return f"sendgrid api key may send mail as {self._settings.from_email}"
+        line = f"sendgrid api key may send mail as {self._settings.from_email}"
+        # SendGrid cannot be told the Event Webhook per mail: say where the account's must point.
+        return line if self.event_webhook_url is None else f"{line}; Event Webhook URL: {self.event_webhook_url}"
 
     async def _send(self, mail: dict[str, Any]) -> Any:
         """POST one mail; answers the SDK's response to a 202."""

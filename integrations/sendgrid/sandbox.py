@@ -49,8 +49,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# The scopes of the sandbox API key (a restricted key that may send mail and read its webhook key).
-SANDBOX_SCOPES = ("mail.send", "user.webhooks.event.settings.read", "user.webhooks.event.settings.update")
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 _DELIVERY_TIMEOUT_SECONDS = 10.0
 
@@ -65,6 +63,13 @@ def _authenticate(request: Request) -> Response | None:
             401, [("The provided authorization grant is invalid, expired, or revoked", None, None)]
         ).response()
     return None
+
+
+def _forbidden(state: SendGridState, scope: str) -> Response | None:
+    """SendGrid's 403 for an API key without the permission a route needs."""
+    if state.may(scope):
+        return None
+    return SendGridApiError(403, [("access forbidden", None, None)]).response()
 
 
 class _Api:
@@ -84,7 +89,7 @@ class _Api:
         ]
 
     async def send_mail(self, request: Request) -> Response:
-        refused = _authenticate(request)
+        refused = _authenticate(request) or _forbidden(self.state, "mail.send")
         if refused is not None:
             return refused
         raw = await request.body()
@@ -107,11 +112,11 @@ class _Api:
         refused = _authenticate(request)
         if refused is not None:
             return refused
-        return JSONResponse({"scopes": list(SANDBOX_SCOPES)}, headers=rate_limit_headers())
+        return JSONResponse({"scopes": self.state.dump()["scopes"]}, headers=rate_limit_headers())
 
     async def signed_key(self, request: Request) -> Response:
         """The legacy single-webhook form of "Get Signed Event Webhook's Public Key"."""
-        refused = _authenticate(request)
+        refused = _authenticate(request) or _forbidden(self.state, "user.webhooks.event.settings.read")
         if refused is not None:
             return refused
         return JSONResponse({"public_key": SANDBOX_EVENT_WEBHOOK_PUBLIC_KEY}, headers=rate_limit_headers())

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from integrations.sendgrid.sandbox_wire import SANDBOX_FROM_EMAIL, Callback, sign_event_webhook
+from integrations.sendgrid.sandbox_wire import SANDBOX_FROM_EMAIL, SANDBOX_SCOPES, Callback, sign_event_webhook
 
 __all__ = ["SNAPSHOT_VERSION", "SendGridState"]
 
@@ -59,6 +59,7 @@ class _Snapshot(BaseModel):
     version: int
     mails: list[dict[str, Any]]
     verified_senders: list[str]
+    scopes: list[str]
     event_webhook_url: str | None
     pending: list[_SavedCallback]
 
@@ -75,6 +76,8 @@ class SendGridState:
         self._lock = threading.Lock()
         self.mails: list[dict[str, Any]] = []
         self.verified_senders: set[str] = {SANDBOX_FROM_EMAIL}
+        # The permissions of the sandbox API key (tests take "mail.send" away to see a 403).
+        self.scopes: list[str] = list(SANDBOX_SCOPES)
         self.event_webhook_url: str | None = None
         self.pending: list[Callback] = []
 
@@ -85,6 +88,7 @@ class SendGridState:
             return {
                 "mails": copy.deepcopy(self.mails),
                 "verified_senders": sorted(self.verified_senders),
+                "scopes": list(self.scopes),
                 "event_webhook_url": self.event_webhook_url,
                 "pending_callbacks": len(self.pending),
             }
@@ -93,6 +97,7 @@ class SendGridState:
         with self._lock:
             self.mails.clear()
             self.verified_senders = {SANDBOX_FROM_EMAIL}
+            self.scopes = list(SANDBOX_SCOPES)
             self.event_webhook_url = None
             self.pending.clear()
 
@@ -108,6 +113,7 @@ class SendGridState:
                 version=SNAPSHOT_VERSION,
                 mails=self.mails,
                 verified_senders=sorted(self.verified_senders),
+                scopes=self.scopes,
                 event_webhook_url=self.event_webhook_url,
                 pending=[
                     _SavedCallback(url=c.url, headers=c.headers, body=c.body.decode("utf-8")) for c in self.pending
@@ -129,10 +135,16 @@ class SendGridState:
         with self._lock:
             self.mails = saved.mails
             self.verified_senders = set(saved.verified_senders)
+            self.scopes = saved.scopes
             self.event_webhook_url = saved.event_webhook_url
             self.pending = [Callback(url=c.url, headers=c.headers, body=c.body.encode("utf-8")) for c in saved.pending]
 
     # -- what the API routes do -------------------------------------------------------------------
+
+    def may(self, scope: str) -> bool:
+        """Whether the sandbox API key has the permission `scope` (e.g. "mail.send")."""
+        with self._lock:
+            return scope in self.scopes
 
     def is_verified(self, sender: str) -> bool:
         with self._lock:

@@ -28,6 +28,7 @@ __all__ = [
     "SANDBOX_API_KEY",
     "SANDBOX_EVENT_WEBHOOK_PUBLIC_KEY",
     "SANDBOX_FROM_EMAIL",
+    "SANDBOX_SCOPES",
     "Callback",
     "SendGridApiError",
     "rate_limit_headers",
@@ -39,6 +40,8 @@ __all__ = [
 # Sandbox-only credentials: known to the emulator and handed out by `sandbox_connection`.
 SANDBOX_API_KEY = "SG.c2FuZGJveC1rZXktMDE.c2FuZGJveC1vbmx5LWtleS1vZi10aGUtdG9vbC1zZXJ2ZXI"
 SANDBOX_FROM_EMAIL = "frontdesk@example.com"
+# The sandbox API key's permissions: a restricted key that may send mail and read its webhook key.
+SANDBOX_SCOPES = ("mail.send", "user.webhooks.event.settings.read")
 
 # Sandbox-only signing key, derived from a fixed number so that every process (the emulator,
 # `sandbox_connection`, the tests) knows the same public key. Never use it for anything real.

@@ -402,11 +402,34 @@ async def test_the_api_key_never_reaches_the_logs_even_at_debug(
     assert SANDBOX_API_KEY not in caplog.text
 
 
-async def test_check_connection_lists_the_keys_scopes_and_names_the_sender(
-    sendgrid: SendGridEmail, sandbox: Sandbox
+async def test_check_connection_lists_the_keys_scopes_and_names_the_sender_and_the_webhook_url(
+    sendgrid: SendGridEmail, connect: ConnectorFactory, sandbox: Sandbox
 ) -> None:
-    assert await sendgrid.check_connection() == f"sendgrid api key may send mail as {SANDBOX_FROM_EMAIL}"
-    assert [(r.method, r.path) for r in sandbox.provider_requests()] == [("GET", SCOPES)]
+    quiet, _ = connect(status_events=False)
+
+    assert await sendgrid.check_connection() == (
+        f"sendgrid api key may send mail as {SANDBOX_FROM_EMAIL}; Event Webhook URL: {EVENTS_URL}"
+    )
+    assert await quiet.check_connection() == f"sendgrid api key may send mail as {SANDBOX_FROM_EMAIL}"
+    assert [(r.method, r.path) for r in sandbox.provider_requests()] == [("GET", SCOPES)] * 2
+
+
+async def test_a_key_without_the_mail_send_permission_fails_the_check_naming_the_key_and_sends_nothing(
+    sendgrid: SendGridEmail, sandbox: Sandbox, state: SendGridState
+) -> None:
+    state.scopes = ["user.webhooks.event.settings.read"]
+
+    with pytest.raises(ConfigurationError) as checked:
+        await sendgrid.check_connection()
+    with pytest.raises(UpstreamError) as sent:
+        await sendgrid.send_email(TEXT)
+
+    assert checked.value.setting == "api_key"
+    assert type(sent.value) is UpstreamError
+    assert (sent.value.status, sent.value.retryable) == (403, False)
+    assert "access forbidden" in str(sent.value)
+    assert len(posts(sandbox)) == 1
+    assert mails(state) == []
 
 
 # -- faults -------------------------------------------------------------------------------------
@@ -1133,9 +1156,16 @@ def test_a_snapshot_restores_the_same_account_through_json_and_shares_nothing_wi
         ({"version": 2}, ValueError),
         ({"mails": [{"message_id": "x"}]}, KeyError),
         ({"verified_senders": SANDBOX_FROM_EMAIL}, ValueError),
+        ({"scopes": None}, ValueError),
         ({"pending": [{"url": EVENTS_URL, "headers": {}, "body": 3}]}, ValueError),
     ],
-    ids=["a later version", "a mail without its fields", "senders as text", "a callback body that is no text"],
+    ids=[
+        "a later version",
+        "a mail without its fields",
+        "senders as text",
+        "no scopes",
+        "a callback body that is no text",
+    ],
 )
 def test_a_snapshot_this_account_did_not_write_is_refused_and_leaves_the_account_as_it_was(
     state: SendGridState, change: dict[str, Any], error: type[Exception]
