@@ -28,15 +28,17 @@ from integrations.twilio.sandbox_wire import (
     SANDBOX_ACCOUNT_SID,
     SANDBOX_AUTH_TOKEN,
     SANDBOX_FROM_NUMBER,
-    SANDBOX_WHATSAPP_NUMBER,
     WHATSAPP_PREFIX,
+    WHATSAPP_SENDER,
     Callback,
     TwilioApiError,
     WebhookDelivery,
+    check_sender,
     is_sms_number,
     message_resource,
     rfc2822,
     segments,
+    status_callback_params,
 )
 from integrations.twilio.webhooks import channel_address, opt_change
 
@@ -55,9 +57,6 @@ _OUTSIDE_WINDOW_MESSAGE = (
 SNAPSHOT_VERSION = 1
 # The fields of a message the state reads; a snapshot whose messages lack one is not ours.
 _MESSAGE_FIELDS = frozenset({"sid", "to", "from", "body", "date_sent", "messaging_service_sid", "num_segments"})
-_WHATSAPP_SENDER = WHATSAPP_PREFIX + SANDBOX_WHATSAPP_NUMBER
-# unconfirmed: the WhatsApp sender's channel install SID Twilio puts in status callbacks (XE…).
-_CHANNEL_INSTALL_SID = "XE" + "5a4db0c5" * 4
 
 
 class _SavedCallback(BaseModel):
@@ -178,7 +177,7 @@ class TwilioState:
         if not sender and not service:
             raise TwilioApiError(400, 21603, "A 'From' phone number is required.")
         if sender:
-            _check_sender(channel, sender)
+            check_sender(channel, sender)
         body, template_sid = self._content(form)
         if len(body) > MAX_BODY:
             raise TwilioApiError(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
@@ -242,7 +241,7 @@ class TwilioState:
         now = at or datetime.now(UTC)
         channel, number = channel_address(from_)
         whatsapp = channel == "whatsapp"
-        to = _WHATSAPP_SENDER if whatsapp else SANDBOX_FROM_NUMBER
+        to = WHATSAPP_SENDER if whatsapp else SANDBOX_FROM_NUMBER
         sid = "SM" + uuid.uuid4().hex
         message = message_resource(
             sid,
@@ -351,7 +350,7 @@ class TwilioState:
         message["date_updated"] = rfc2822(now)
         if message["from"] is None:
             # A Messaging Service picks its sender once the message leaves the "accepted" state.
-            message["from"] = _WHATSAPP_SENDER if whatsapp else SANDBOX_FROM_NUMBER
+            message["from"] = WHATSAPP_SENDER if whatsapp else SANDBOX_FROM_NUMBER
             message["num_segments"] = "1" if whatsapp else str(segments(message["body"] or ""))
         if status in ("sent", "delivered", "undelivered", "read") and message["date_sent"] is None:
             message["date_sent"] = rfc2822(now)
@@ -360,43 +359,9 @@ class TwilioState:
         url = self.status_callbacks.get(message["sid"])
         if url is None:
             return None
-        params = {
-            "MessageSid": message["sid"],
-            "SmsSid": message["sid"],
-            "MessageStatus": status,
-            "SmsStatus": status,
-            "AccountSid": SANDBOX_ACCOUNT_SID,
-            "From": message["from"],
-            "To": message["to"],
-            "ApiVersion": API_VERSION,
-        }
-        if message["messaging_service_sid"]:
-            params["MessagingServiceSid"] = message["messaging_service_sid"]
-        if error_code is not None:
-            params["ErrorCode"] = str(error_code)
-        if whatsapp:
-            # unconfirmed: the channel parameters Twilio adds to a WhatsApp message's status callback.
-            params["ChannelPrefix"] = "whatsapp"
-            params["ChannelInstallSid"] = _CHANNEL_INSTALL_SID
-            params["ChannelToAddress"] = str(message["to"]).removeprefix(WHATSAPP_PREFIX)
+        params = status_callback_params(message, status, error_code)
         self.pending.append(Callback.signed(url, params, SANDBOX_AUTH_TOKEN))
         return WebhookDelivery(url=url, params=params)
-
-
-def _check_sender(channel: str, sender: str) -> None:
-    """Twilio's refusal of a From address this account cannot send that channel from."""
-    sender_channel, _ = channel_address(sender)
-    if sender_channel != channel:
-        raise TwilioApiError(400, 21910, "Invalid 'From' and 'To' pair. 'From' and 'To' should be of the same channel")
-    if channel == "whatsapp" and sender != _WHATSAPP_SENDER:
-        raise TwilioApiError(400, 63007, "Twilio could not find a Channel with the specified From address")
-    if channel == "sms" and sender != SANDBOX_FROM_NUMBER:
-        raise TwilioApiError(
-            400,
-            21606,
-            f"The From phone number {sender} is not a valid, SMS-capable inbound phone number "
-            "or short code for your account.",
-        )
 
 
 def _sent_matches(date_sent: str, filters: dict[str, date]) -> bool:

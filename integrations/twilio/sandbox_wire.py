@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from integrations.common.linear_regex import compile_linear
-from integrations.twilio.webhooks import WHATSAPP_PREFIX, sign
+from integrations.twilio.webhooks import WHATSAPP_PREFIX, channel_address, sign
 
 __all__ = [
     "API_VERSION",
@@ -32,14 +32,17 @@ __all__ = [
     "SANDBOX_FROM_NUMBER",
     "SANDBOX_WHATSAPP_NUMBER",
     "WHATSAPP_PREFIX",
+    "WHATSAPP_SENDER",
     "Callback",
     "TwilioApiError",
     "WebhookDelivery",
+    "check_sender",
     "credentials_refusal",
     "is_sms_number",
     "message_resource",
     "rfc2822",
     "segments",
+    "status_callback_params",
     "unauthorized",
 ]
 
@@ -50,6 +53,9 @@ SANDBOX_FROM_NUMBER = "+15005550006"
 # The account's WhatsApp sender (the number of Twilio's own WhatsApp Sandbox), sent as
 # From=whatsapp:+14155238886. https://www.twilio.com/docs/whatsapp/sandbox
 SANDBOX_WHATSAPP_NUMBER = "+14155238886"
+WHATSAPP_SENDER = WHATSAPP_PREFIX + SANDBOX_WHATSAPP_NUMBER
+# unconfirmed: the WhatsApp sender's channel install SID Twilio puts in status callbacks (XE…).
+_CHANNEL_INSTALL_SID = "XE" + "5a4db0c5" * 4
 
 API_VERSION = "2010-04-01"
 # E.164 as Twilio enforces it for SMS: a country code and a full subscriber number (NANP: exactly 10 digits).
@@ -188,3 +194,46 @@ def message_resource(
         "to": to,
         "uri": f"{uri}.json",
     }
+
+
+def status_callback_params(message: dict[str, Any], status: str, error_code: int | None) -> dict[str, str]:
+    """The form a StatusCallback carries for `message` moving to `status`.
+
+    https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks
+    """
+    params = {
+        "MessageSid": message["sid"],
+        "SmsSid": message["sid"],
+        "MessageStatus": status,
+        "SmsStatus": status,
+        "AccountSid": SANDBOX_ACCOUNT_SID,
+        "From": message["from"],
+        "To": message["to"],
+        "ApiVersion": API_VERSION,
+    }
+    if message["messaging_service_sid"]:
+        params["MessagingServiceSid"] = message["messaging_service_sid"]
+    if error_code is not None:
+        params["ErrorCode"] = str(error_code)
+    if str(message["to"]).startswith(WHATSAPP_PREFIX):
+        # unconfirmed: the channel parameters Twilio adds to a WhatsApp message's status callback.
+        params["ChannelPrefix"] = "whatsapp"
+        params["ChannelInstallSid"] = _CHANNEL_INSTALL_SID
+        params["ChannelToAddress"] = str(message["to"]).removeprefix(WHATSAPP_PREFIX)
+    return params
+
+
+def check_sender(channel: str, sender: str) -> None:
+    """Twilio's refusal of a From address this account cannot send that channel from."""
+    sender_channel, _ = channel_address(sender)
+    if sender_channel != channel:
+        raise TwilioApiError(400, 21910, "Invalid 'From' and 'To' pair. 'From' and 'To' should be of the same channel")
+    if channel == "whatsapp" and sender != WHATSAPP_SENDER:
+        raise TwilioApiError(400, 63007, "Twilio could not find a Channel with the specified From address")
+    if channel == "sms" and sender != SANDBOX_FROM_NUMBER:
+        raise TwilioApiError(
+            400,
+            21606,
+            f"The From phone number {sender} is not a valid, SMS-capable inbound phone number "
+            "or short code for your account.",
+        )
