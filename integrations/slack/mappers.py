@@ -73,7 +73,8 @@ def blocks(message: TeamMessage) -> list[dict[str, Any]]:
     layout: list[dict[str, Any]] = []
     title = (message.title or "").strip()
     if title:
-        # plain_text is never parsed for markup, so the title is not escaped (it would show "&amp;").
+        # plain_text is not parsed for mentions or links, so the title is not escaped.
+        # unconfirmed: whether Slack would show "&amp;" in plain_text literally or decode it.
         layout.append({"type": "header", "text": {"type": "plain_text", "text": _clip(title, HEADER_CHARS)}})
     if message.text.strip():
         layout.append({"type": "section", "text": _mrkdwn(_clip(escape(message.text), SECTION_CHARS))})
