@@ -93,6 +93,7 @@ def slack_error(status: int, retry_after: float | None) -> Response:
     """An injected fault as Slack answers it: `ratelimited` with Retry-After, or a 5xx."""
     if status == 429:
         # Retry-After is whole seconds; slack_sdk's retry handler reads it with int().
+        # unconfirmed: the 429's body (Slack documents the status and Retry-After, not the body).
         wait = math.ceil(retry_after if retry_after is not None else 1.0)
         return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429, headers={"Retry-After": str(wait)})
     # unconfirmed: the body of a Slack 5xx (often an HTML page from its edge); slack_sdk only reads the status.
