@@ -45,7 +45,11 @@ def _default(info: FieldInfo) -> str | None:
         return "required"
     if info.default_factory is not None:
         factory: Callable[..., Any] = info.default_factory
-        if inspect.signature(factory).parameters:
+        try:
+            takes_values = bool(inspect.signature(factory).parameters)
+        except ValueError:  # a builtin such as dict or list: no signature, no arguments
+            takes_values = False
+        if takes_values:
             return None  # derived from other values
         value = factory()
     else:
