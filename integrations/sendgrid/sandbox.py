@@ -16,13 +16,12 @@ import json
 import logging
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from integrations.common.callbacks import deliver
 from integrations.common.sandbox import Sandbox
 from integrations.sendgrid.sandbox_state import SendGridState
 from integrations.sendgrid.sandbox_wire import (
@@ -44,13 +43,9 @@ __all__ = [
     "Callback",
     "SendGridState",
     "build_sandbox",
-    "is_loopback",
 ]
 
 logger = logging.getLogger(__name__)
-
-_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
-_DELIVERY_TIMEOUT_SECONDS = 10.0
 
 
 def _authenticate(request: Request) -> Response | None:
@@ -141,32 +136,9 @@ class _Api:
         One for another host is dropped and counted as skipped: the emulator never sends traffic
         off this machine. One whose receiver did not answer is put back and counted as skipped.
         """
-        delivered = skipped = 0
-        retry: list[Callback] = []
-        async with httpx.AsyncClient(timeout=_DELIVERY_TIMEOUT_SECONDS, trust_env=False) as client:
-            for callback in self.state.take_callbacks():
-                if not is_loopback(callback.url):
-                    logger.warning("sendgrid sandbox: not posting events to %s (not loopback)", callback.url)
-                    skipped += 1
-                    continue
-                try:
-                    answer = await client.post(callback.url, content=callback.body, headers=callback.headers)
-                except httpx.HTTPError as error:
-                    logger.warning("sendgrid sandbox: posting events to %s failed (%s); kept", callback.url, error)
-                    skipped += 1
-                    retry.append(callback)
-                    continue
-                if answer.status_code >= 300:
-                    logger.warning("sendgrid sandbox: %s answered %s to events", callback.url, answer.status_code)
-                delivered += 1
+        delivered, skipped, retry = await deliver("sendgrid", self.state.take_callbacks())
         self.state.requeue(retry)
         return JSONResponse({"delivered": delivered, "skipped": skipped})
-
-
-def is_loopback(url: str) -> bool:
-    """Whether the emulator may POST to `url`: http(s) on 127.0.0.1 or localhost, nothing else."""
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and parts.hostname in _LOCAL_HOSTS
 
 
 def _error(status: int, retry_after: float | None) -> Response:

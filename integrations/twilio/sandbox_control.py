@@ -18,56 +18,17 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from integrations.common.callbacks import deliver
 from integrations.twilio.sandbox_state import TwilioState
-from integrations.twilio.sandbox_wire import Callback
 
-__all__ = ["LOOPBACK_HOSTS", "control_routes", "deliver", "is_loopback"]
+__all__ = ["control_routes"]
 
 logger = logging.getLogger(__name__)
-
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost"})
-_DELIVERY_TIMEOUT_SECONDS = 10.0
-
-
-def is_loopback(url: str) -> bool:
-    """Whether the emulator may POST to `url`: http(s) on 127.0.0.1 or localhost, nothing else."""
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and parts.hostname in LOOPBACK_HOSTS
-
-
-async def deliver(callbacks: list[Callback]) -> tuple[int, int, list[Callback]]:
-    """POST each callback to its URL: (delivered, skipped, the ones to try again later).
-
-    A callback for a host off this machine is skipped and dropped: the emulator never sends
-    traffic anywhere else. One whose receiver did not answer is skipped and handed back.
-    """
-    delivered = skipped = 0
-    retry: list[Callback] = []
-    async with httpx.AsyncClient(timeout=_DELIVERY_TIMEOUT_SECONDS, trust_env=False) as client:
-        for callback in callbacks:
-            if not is_loopback(callback.url):
-                logger.warning("twilio sandbox: not delivering a callback to %s (not loopback)", callback.url)
-                skipped += 1
-                continue
-            try:
-                answer = await client.post(callback.url, content=callback.body, headers=callback.headers)
-            except httpx.HTTPError as error:
-                logger.warning("twilio sandbox: callback to %s failed (%s); kept", callback.url, error)
-                skipped += 1
-                retry.append(callback)
-                continue
-            if answer.status_code >= 300:
-                # Twilio does not retry a refused webhook either; the receiver's answer is logged.
-                logger.warning("twilio sandbox: %s answered %s to a callback", callback.url, answer.status_code)
-            delivered += 1
-    return delivered, skipped, retry
 
 
 def _bad_request(detail: str) -> Response:
@@ -110,7 +71,7 @@ def control_routes(state: TwilioState) -> list[Route]:
         return JSONResponse({"callbacks": state.dump()["pending_callbacks"]})
 
     async def deliver_pending(request: Request) -> Response:
-        delivered, skipped, retry = await deliver(state.take_callbacks())
+        delivered, skipped, retry = await deliver("twilio", state.take_callbacks())
         state.requeue(retry)
         return JSONResponse({"delivered": delivered, "skipped": skipped})
 
