@@ -10,27 +10,12 @@ import httpx
 import pytest
 
 from tests.conftest import AgentFactory, CallerFactory
+from tests.support.provider_kit import agent_on_emulators
 from tests.support.sandbox_server import ServedSandboxes
 from tool_server.agents import CreatedAgent
-from tool_server.agents.sandbox import sandbox_connections
 from tool_server.services import Services
 
 pytestmark = pytest.mark.usefixtures("fresh_sandboxes")
-
-
-async def connected_to(
-    provider: str, make_agent: AgentFactory, services: Services, sandboxes: ServedSandboxes, **options: Any
-) -> CreatedAgent:
-    pairs = [
-        pair
-        for pair in sandbox_connections(services.providers, sandboxes.base_url, prefer=[provider])
-        if pair[0].provider == provider
-    ]
-    return await make_agent(
-        connections=[connection for connection, _ in pairs],
-        secrets={connection.capability: dict(secrets) for connection, secrets in pairs},
-        **options,
-    )
 
 
 def headers(created: CreatedAgent) -> dict[str, str]:
@@ -46,7 +31,7 @@ async def deliver(http: httpx.AsyncClient, url: str, request_headers: dict[str, 
 async def emailing(
     make_agent: AgentFactory, services: Services, sandboxes: ServedSandboxes
 ) -> tuple[CreatedAgent, Any]:
-    created = await connected_to("sendgrid", make_agent, services, sandboxes)
+    created = await agent_on_emulators(["sendgrid"], make_agent, services, sandboxes)
     connection_id = created.agent.connections["email"].id
     state = sandboxes.sandboxes["sendgrid"].state
     state.event_webhook_url = f"{services.settings.public_url}/webhooks/sendgrid/{connection_id}/events"

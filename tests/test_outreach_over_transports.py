@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import AgentFactory, CallerFactory
+from tests.support.provider_kit import agent_on_emulators
 from tests.support.sandbox_server import ServedSandboxes
-from tool_server.agents import CreatedAgent
-from tool_server.agents.sandbox import sandbox_connections
 from tool_server.services import Services
 
 pytestmark = pytest.mark.usefixtures("fresh_sandboxes")
@@ -45,20 +44,6 @@ CASES: dict[str, tuple[str, dict[str, Any], Any]] = {
 }
 
 
-async def connected_to(
-    provider: str, make_agent: AgentFactory, services: Services, sandboxes: ServedSandboxes
-) -> CreatedAgent:
-    pairs = [
-        pair
-        for pair in sandbox_connections(services.providers, sandboxes.base_url, prefer=[provider])
-        if pair[0].provider == provider
-    ]
-    return await make_agent(
-        connections=[connection for connection, _ in pairs],
-        secrets={connection.capability: dict(secrets) for connection, secrets in pairs},
-    )
-
-
 @pytest.mark.parametrize("transport", ["http", "mcp"])
 @pytest.mark.parametrize("provider", sorted(CASES))
 async def test_each_outbound_tool_reaches_its_emulator_once_when_retried_with_the_same_call_id(
@@ -70,7 +55,7 @@ async def test_each_outbound_tool_reaches_its_emulator_once_when_retried_with_th
     make_caller: CallerFactory,
 ) -> None:
     tool, arguments, created_in = CASES[provider]
-    agent = await connected_to(provider, make_agent, services, sandboxes)
+    agent = await agent_on_emulators([provider], make_agent, services, sandboxes)
     caller = await make_caller(transport, agent)
 
     first = await caller.call(tool, arguments, call_id="call-7")
@@ -85,7 +70,7 @@ async def test_each_outbound_tool_reaches_its_emulator_once_when_retried_with_th
 async def test_the_slack_post_carries_the_callers_details_as_block_kit(
     make_agent: AgentFactory, services: Services, sandboxes: ServedSandboxes, make_caller: CallerFactory
 ) -> None:
-    agent = await connected_to("slack", make_agent, services, sandboxes)
+    agent = await agent_on_emulators(["slack"], make_agent, services, sandboxes)
     caller = await make_caller("http", agent)
 
     outcome = await caller.call(

@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from tests.conftest import AgentFactory
+from tests.support.provider_kit import agent_on_emulators
 from tests.support.sandbox_server import ServedSandboxes
 from tests.test_postcall_sync import BUILTIN, call, headers, settled
 from tool_server.agents import CreatedAgent
-from tool_server.agents.sandbox import sandbox_connections
 from tool_server.postcall.followups import FollowUps
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
@@ -34,15 +34,7 @@ def settings(database_url: str) -> ServerSettings:
 
 @pytest.fixture
 async def created(make_agent: AgentFactory, services: Services, sandboxes: ServedSandboxes) -> CreatedAgent:
-    pairs = [
-        pair
-        for pair in sandbox_connections(services.providers, sandboxes.base_url, prefer=OUTREACH)
-        if pair[0].provider in OUTREACH
-    ]
-    made = await make_agent(
-        connections=BUILTIN + [connection for connection, _ in pairs],
-        secrets={connection.capability: dict(secrets) for connection, secrets in pairs},
-    )
+    made = await agent_on_emulators(OUTREACH, make_agent, services, sandboxes, also=BUILTIN)
     await services.followups.set(
         made.agent.id, FollowUps(confirmation_email=True, team_summary=True, workflow_event=True)
     )

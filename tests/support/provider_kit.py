@@ -10,7 +10,7 @@ and builds connectors with `connect(SPEC, base_url, vault, **settings)`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -115,3 +115,26 @@ def emulator_fixtures(spec: IntegrationSpec) -> tuple[Any, Any, Any, Any]:
         return MemoryVault(spec.sandbox_connection(base_url).secrets)
 
     return sandbox_fixture, served_fixture, base_url_fixture, vault_fixture
+
+
+async def agent_on_emulators(
+    providers: Iterable[str],
+    make_agent: Callable[..., Awaitable[Any]],
+    services: Any,
+    sandboxes: ServedSandboxes,
+    *,
+    also: Iterable[Any] = (),
+) -> Any:
+    """An agent whose capabilities are served by these providers on their emulators (plus `also` connections)."""
+    from tool_server.agents.sandbox import sandbox_connections
+
+    wanted = list(providers)
+    pairs = [
+        pair
+        for pair in sandbox_connections(services.providers, sandboxes.base_url, prefer=wanted)
+        if pair[0].provider in wanted
+    ]
+    return await make_agent(
+        connections=[*also, *(connection for connection, _ in pairs)],
+        secrets={connection.capability: dict(secrets) for connection, secrets in pairs},
+    )
