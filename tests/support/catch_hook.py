@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.loopback import serve_on_loopback
 
 
 @dataclass
@@ -45,17 +44,6 @@ def serve_catch_hook() -> Iterator[CatchHook]:
         return JSONResponse({"status": "success"})
 
     app = Starlette(routes=[Route("/{path:path}", receive, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="catch-hook", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("catch hook did not start")
-        time.sleep(0.01)
-    hook.base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    try:
+    with serve_on_loopback(app, "catch-hook") as base_url:
+        hook.base_url = base_url
         yield hook
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -11,18 +11,18 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.loopback import serve_on_loopback
 
 __all__ = ["FakeOpenAI", "ReceivedRequest", "Reply", "serve_fake_openai"]
 
@@ -159,17 +159,5 @@ def serve_fake_openai() -> Iterator[tuple[FakeOpenAI, str]]:
     Yields the fake and its base URL, e.g. http://127.0.0.1:PORT/v1, as the SDK's `base_url`.
     """
     fake = FakeOpenAI()
-    server = uvicorn.Server(uvicorn.Config(fake.app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="fake-openai", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("fake OpenAI server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield fake, f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_on_loopback(fake.app(), "fake-openai") as base_url:
+        yield fake, f"{base_url}/v1"

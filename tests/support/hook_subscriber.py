@@ -7,16 +7,15 @@ every request it got: path, headers and raw body, so tests can check signatures.
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.loopback import serve_on_loopback
 
 
 @dataclass(frozen=True)
@@ -50,17 +49,6 @@ def serve_subscriber() -> Iterator[Subscriber]:
         return JSONResponse({"ok": status < 300}, status_code=status)
 
     app = Starlette(routes=[Route("/{path:path}", receive, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="hook-subscriber", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("hook subscriber did not start")
-        time.sleep(0.01)
-    subscriber.base_url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    try:
+    with serve_on_loopback(app, "hook-subscriber") as base_url:
+        subscriber.base_url = base_url
         yield subscriber
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

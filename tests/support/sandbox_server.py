@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from integrations.common.sandbox import Sandbox
+from tests.support.loopback import serve_on_loopback
 
 
 @dataclass
@@ -29,17 +27,5 @@ class ServedSandboxes:
 def serve_sandboxes(sandboxes: Mapping[str, Sandbox]) -> Iterator[ServedSandboxes]:
     """Run the emulators under /sandbox/<name> on a free port in a background thread."""
     app = Starlette(routes=[Mount(f"/sandbox/{name}", app=sandbox) for name, sandbox in sandboxes.items()])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, name="sandbox-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("sandbox server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield ServedSandboxes(f"http://127.0.0.1:{port}", sandboxes)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_on_loopback(app, "sandbox-server") as base_url:
+        yield ServedSandboxes(base_url, sandboxes)
