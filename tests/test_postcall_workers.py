@@ -40,7 +40,7 @@ from tool_server.settings import ServerSettings
 from tool_server.store.migrate import upgrade_database
 from tool_server.store.tables import AppointmentRow, ContactRow, NoteRow, OutboxMessageRow, SyncStepRow
 
-CALLS = 200
+CALLS = 100
 
 
 @dataclass
@@ -160,7 +160,7 @@ async def submit_all(submitter: PostCallEngine, record_ids: list[str]) -> None:
         await submitter.submit(record_id)
 
 
-async def test_200_calls_to_the_builtin_providers_leave_every_effect_exactly_once(
+async def test_100_calls_to_the_builtin_providers_leave_every_effect_exactly_once(
     backend: Backend, services: Services, submitter: PostCallEngine, workers: Workers
 ) -> None:
     agent_id = await builtin_agent(services)
@@ -176,7 +176,7 @@ async def test_200_calls_to_the_builtin_providers_leave_every_effect_exactly_onc
     await assert_all_done_once(services, CALLS)
 
 
-async def test_200_calls_to_hubspot_google_calendar_and_twilio_land_exactly_once_in_the_emulators(
+async def test_100_calls_to_hubspot_google_calendar_and_twilio_land_exactly_once_in_the_emulators(
     backend: Backend,
     services: Services,
     submitter: PostCallEngine,
