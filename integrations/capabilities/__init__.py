@@ -1,5 +1,6 @@
 """Capability protocols and the shared models providers map to."""
 
+from integrations.capabilities.accounting import AccountingProvider
 from integrations.capabilities.automation import AutomationProvider
 from integrations.capabilities.calendar import CalendarProvider, SlotReservations
 from integrations.capabilities.crm import CallActivityLog, CrmProvider
@@ -17,12 +18,17 @@ from integrations.capabilities.errors import (
 )
 from integrations.capabilities.messaging import MessagingProvider, WhatsAppSender
 from integrations.capabilities.models import (
+    AccountCustomer,
     Appointment,
     BookingRequest,
     CallActivity,
     Contact,
     ContactDraft,
+    CustomerDraft,
     EmailRequest,
+    Invoice,
+    InvoiceLine,
+    InvoiceRequest,
     LoggedCall,
     Message,
     Note,
@@ -39,6 +45,8 @@ from integrations.capabilities.scheduling import BookingRules, candidate_slots, 
 from integrations.capabilities.team import TeamNotifier
 
 __all__ = [
+    "AccountCustomer",
+    "AccountingProvider",
     "Appointment",
     "AutomationProvider",
     "BookingLinkOnlyError",
@@ -51,9 +59,13 @@ __all__ = [
     "Contact",
     "ContactDraft",
     "CrmProvider",
+    "CustomerDraft",
     "EmailProvider",
     "EmailRequest",
     "IntegrationError",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceRequest",
     "LoggedCall",
     "Message",
     "MessagingProvider",

@@ -6,18 +6,24 @@ vendor returned is lost on the way through the tool server.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AccountCustomer",
     "Appointment",
     "AppointmentStatus",
     "BookingRequest",
     "Contact",
     "ContactDraft",
+    "CustomerDraft",
     "EmailRequest",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceRequest",
+    "InvoiceStatus",
     "Message",
     "Note",
     "PaymentLink",
@@ -239,5 +245,65 @@ class WorkflowRun(_Shared):
     id: str
     event: str
     status: str
+    provider: str
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class AccountCustomer(_Shared):
+    """A customer in the books. `balance_minor` is what they owe now (0 when nothing), in `currency`."""
+
+    id: str
+    name: str
+    phone: str | None = None
+    email: str | None = None
+    balance_minor: int = 0
+    currency: str = "USD"
+    provider: str
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+
+class CustomerDraft(_Shared):
+    """A customer to create; phone in E.164, email lower-cased."""
+
+    name: str
+    phone: str | None = None
+    email: str | None = None
+    idempotency_key: str | None = None
+
+
+InvoiceStatus = Literal["draft", "open", "paid", "void"]
+
+
+class InvoiceLine(_Shared):
+    """One line: `quantity` × `unit_amount_minor`."""
+
+    description: str
+    quantity: int = Field(ge=1)
+    unit_amount_minor: int = Field(ge=0)
+
+
+class InvoiceRequest(_Shared):
+    """An invoice to create for `customer_id`, due on `due_date` (the provider's default terms when None)."""
+
+    customer_id: str
+    lines: list[InvoiceLine] = Field(min_length=1)
+    currency: str = Field(min_length=3, max_length=3)
+    due_date: date | None = None
+    memo: str | None = None
+    idempotency_key: str | None = None
+
+
+class Invoice(_Shared):
+    """An invoice as it stands. `balance_minor` is what is left to pay; `pay_url` a page the customer can pay on."""
+
+    id: str
+    number: str | None = None
+    customer_id: str
+    status: InvoiceStatus
+    total_minor: int
+    balance_minor: int
+    currency: str
+    due_date: date | None = None
+    pay_url: str | None = None
     provider: str
     raw: dict[str, Any] = Field(default_factory=dict)

@@ -29,8 +29,17 @@ __all__ = [
     "WebhookRequest",
 ]
 
-Capability = Literal["calendar", "crm", "payments", "messaging", "email", "team", "automation"]
-CAPABILITIES: tuple[Capability, ...] = ("calendar", "crm", "payments", "messaging", "email", "team", "automation")
+Capability = Literal["calendar", "crm", "payments", "messaging", "email", "team", "automation", "accounting"]
+CAPABILITIES: tuple[Capability, ...] = (
+    "calendar",
+    "crm",
+    "payments",
+    "messaging",
+    "email",
+    "team",
+    "automation",
+    "accounting",
+)
 
 
 @dataclass(frozen=True)

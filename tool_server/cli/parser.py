@@ -18,7 +18,7 @@ Needs = Literal["services", "settings"]
 
 # The same sets as integrations.common.spec.CAPABILITIES and tool_server.voice.platform_secrets.PLATFORMS,
 # spelled out so building the parser imports neither (a test keeps them equal).
-CAPABILITY_CHOICES = ("calendar", "crm", "payments", "messaging", "email", "team", "automation")
+CAPABILITY_CHOICES = ("calendar", "crm", "payments", "messaging", "email", "team", "automation", "accounting")
 PLATFORM_CHOICES = ("vapi", "retell", "elevenlabs", "bland", "synthflow")
 
 

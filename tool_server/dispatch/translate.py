@@ -30,6 +30,7 @@ _NOT_CONNECTED_SPEECH = {
     "email": "I can't send emails from this line right now.",
     "team": "I can't reach the team from this line right now, but I'll make a note for them.",
     "automation": "I can't pass that on automatically right now, but I'll make a note of it.",
+    "accounting": "I can't look at accounts or invoices on this line, but someone can follow up with you.",
 }
 
 _FIELD_SPEECH = {
