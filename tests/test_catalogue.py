@@ -33,6 +33,10 @@ def test_the_catalogue_holds_every_tool_in_a_stable_order() -> None:
         "send_email",
         "notify_team",
         "trigger_workflow",
+        "find_customer_account",
+        "create_invoice",
+        "send_invoice",
+        "get_invoice_status",
     ]
 
 

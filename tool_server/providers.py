@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from integrations.capabilities import (
+    AccountingProvider,
     AutomationProvider,
     CalendarProvider,
     ConfigurationError,
@@ -30,7 +31,7 @@ from integrations.common.spec import ConnectorEnv, IntegrationSpec
 from integrations.common.vault import CredentialVault
 from integrations.registry import INTEGRATIONS
 from tool_server.agents.models import Agent, Capability, Connection
-from tool_server.builtin import ContactBook, LocalCalendar, LocalCalendarSettings, Outbox
+from tool_server.builtin import ContactBook, Ledger, LocalCalendar, LocalCalendarSettings, Outbox
 from tool_server.clock import Clock
 from tool_server.contacts import ContactClaims, GuardedCrm
 from tool_server.store.database import Database
@@ -121,6 +122,13 @@ BUILTIN_PROVIDERS: tuple[ProviderSpec, ...] = (
         settings_model=_NoSettings,
         build=lambda env, agent, _connection, _settings: Outbox(env.db, agent.id, env.clock),
         description="Built-in outbox: records texts, emails, team messages and automation events; sends nothing.",
+    ),
+    ProviderSpec(
+        name="ledger",
+        capabilities=frozenset({"accounting"}),
+        settings_model=_NoSettings,
+        build=lambda env, agent, _connection, _settings: Ledger(env.db, agent.id, env.clock),
+        description="Built-in ledger: customers, invoices and balances in this server's database; sends nothing.",
     ),
 )
 
@@ -253,6 +261,9 @@ class AgentProviders:
 
     def automation(self) -> AutomationProvider:
         return self._get("automation", AutomationProvider)  # type: ignore[type-abstract]
+
+    def accounting(self) -> AccountingProvider:
+        return self._get("accounting", AccountingProvider)  # type: ignore[type-abstract]
 
     def connection(self, capability: Capability) -> Connection | None:
         return self._agent.connections.get(capability)

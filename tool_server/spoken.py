@@ -96,3 +96,9 @@ def spoken_money(amount_minor: int, currency: str) -> str:
     major = f"{amount_minor:,}" if code in _ZERO_DECIMAL else f"{amount_minor / 100:,.2f}"
     symbol = symbols.get(code)
     return f"{symbol}{major}" if symbol else f"{major} {code}"
+
+
+def said_money(amount_minor: int, currency: str) -> str:
+    """Money as people say it: '$240' for whole amounts, '$240.50' otherwise."""
+    written = spoken_money(amount_minor, currency)
+    return written.replace(".00", "", 1) if currency.upper() not in _ZERO_DECIMAL else written

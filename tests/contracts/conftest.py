@@ -30,6 +30,7 @@ BUILTINS: dict[Capability, list[str]] = {
     "email": ["outbox"],
     "team": ["outbox"],
     "automation": ["outbox"],
+    "accounting": ["ledger"],
 }
 
 

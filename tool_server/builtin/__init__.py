@@ -5,7 +5,8 @@ tool server's own database, and `integrations/` knows no database.
 """
 
 from tool_server.builtin.contact_book import ContactBook
+from tool_server.builtin.ledger import Ledger
 from tool_server.builtin.local_calendar import LocalCalendar, LocalCalendarSettings
 from tool_server.builtin.outbox import Outbox
 
-__all__ = ["ContactBook", "LocalCalendar", "LocalCalendarSettings", "Outbox"]
+__all__ = ["ContactBook", "Ledger", "LocalCalendar", "LocalCalendarSettings", "Outbox"]

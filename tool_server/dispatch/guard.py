@@ -42,6 +42,9 @@ class _FieldLimit:
     # For objects: how many entries, and how long each string value may be.
     max_properties: int = 0
     value_max_length: int = 0
+    # For lists: how many items, and each item's own limits (an object's by property name).
+    max_items: int = 0
+    item_limits: dict[str, _FieldLimit] | None = None
 
 
 # An object argument's keys are names, never text.
@@ -68,8 +71,25 @@ def _read_limits(model: type[ToolInput]) -> dict[str, _FieldLimit]:
             free_text=name in free_text,
             max_properties=int(prop.get("maxProperties", 0)),
             value_max_length=_value_max_length(prop),
+            max_items=int(prop.get("maxItems", 0)),
+            item_limits=_item_limits(prop),
         )
         for name, prop in properties.items()
+    }
+
+
+def _item_limits(prop: dict[str, Any]) -> dict[str, _FieldLimit] | None:
+    """A list of objects' per-property limits (None for anything else)."""
+    items = prop.get("items")
+    if prop.get("type") != "array" or not isinstance(items, dict) or items.get("type") != "object":
+        return None
+    return {
+        name: _FieldLimit(
+            kind=str(item.get("type", "string")),
+            max_length=int(item.get("maxLength", _SCALAR_TEXT_LIMIT)),
+            free_text=False,
+        )
+        for name, item in items.get("properties", {}).items()
     }
 
 
@@ -118,6 +138,8 @@ def screen_arguments(spec: ToolSpec[Any, Any], arguments: dict[str, Any]) -> tup
 def _value_problem(limit: _FieldLimit, value: Any) -> tuple[str, str] | None:
     if limit.kind == "object" and isinstance(value, dict):
         return _object_problem(limit, value)
+    if limit.kind == "array" and isinstance(value, list) and limit.item_limits is not None:
+        return _list_problem(limit, limit.item_limits, value)
     if isinstance(value, bool) and limit.kind in ("integer", "number"):
         # Lax validation would read true as 1; a count or an amount is never a yes/no.
         return "int_type", "must be a number, not true or false"
@@ -148,4 +170,26 @@ def _object_problem(limit: _FieldLimit, value: dict[Any, Any]) -> tuple[str, str
         refused = _value_problem(entry_limit, entry)
         if refused is not None:
             return refused[0], f"{shown_name(key)} {refused[1]}"
+    return None
+
+
+def _list_problem(limit: _FieldLimit, fields: dict[str, _FieldLimit], value: list[Any]) -> tuple[str, str] | None:
+    """A list of small flat objects: counted first, then each item's properties by name, type and length."""
+    if len(value) > limit.max_items:
+        return "too_long", f"has {len(value)} items; at most {limit.max_items} are allowed"
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            return "model_type", f"item {index} must be an object"
+        for key, entry in item.items():
+            field = fields.get(key) if isinstance(key, str) else None
+            if field is None:
+                return (
+                    "extra_forbidden",
+                    f"item {index}: {shown_name(key)} is not a property; it takes {', '.join(fields)}",
+                )
+            if isinstance(entry, dict | list):
+                return f"{field.kind}_type", f"item {index}: {key} must be a {field.kind}, not nested data"
+            refused = _value_problem(field, entry)
+            if refused is not None:
+                return refused[0], f"item {index}: {key} {refused[1]}"
     return None

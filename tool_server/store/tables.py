@@ -35,6 +35,8 @@ __all__ = [
     "ContactRow",
     "HookSubscriptionRow",
     "IdempotencyRow",
+    "LedgerCustomerRow",
+    "LedgerInvoiceRow",
     "MessageEventRow",
     "NoteRow",
     "OptOutRow",
@@ -457,4 +459,41 @@ class ToolCallRow(Base):
     replayed: Mapped[bool] = mapped_column(Boolean, default=False)
     # A write's result, redacted: what the post-call sync links (bookings, contacts, links, texts).
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime]
+
+
+class LedgerCustomerRow(Base):
+    """A customer of the built-in ledger (the accounting capability without an accounting product)."""
+
+    __tablename__ = "ledger_customers"
+    __table_args__ = (_unique_per_agent_when_set("uq_ledger_customers_agent_idempotency", "idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(320))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class LedgerInvoiceRow(Base):
+    """An invoice of the built-in ledger; `paid_minor` of `total_minor` is paid."""
+
+    __tablename__ = "ledger_invoices"
+    __table_args__ = (_unique_per_agent_when_set("uq_ledger_invoices_agent_idempotency", "idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("ledger_customers.id", ondelete="CASCADE"), index=True)
+    number: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    total_minor: Mapped[int] = mapped_column(Integer)
+    paid_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    due_date: Mapped[str | None] = mapped_column(String(10))
+    lines: Mapped[dict[str, Any]]
+    memo: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from tool_server.tools.accounting import CREATE_INVOICE, FIND_CUSTOMER_ACCOUNT, GET_INVOICE_STATUS, SEND_INVOICE
 from tool_server.tools.appointments import (
     BOOK_APPOINTMENT,
     CANCEL_APPOINTMENT,
@@ -66,5 +67,9 @@ CATALOGUE = Catalogue(
         SEND_EMAIL,
         NOTIFY_TEAM,
         TRIGGER_WORKFLOW,
+        FIND_CUSTOMER_ACCOUNT,
+        CREATE_INVOICE,
+        SEND_INVOICE,
+        GET_INVOICE_STATUS,
     ]
 )
