@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tool_server.agents.models import Agent
+from tool_server.postcall.accounting_job import accounting_job
 from tool_server.postcall.calendar_job import calendar_job
 from tool_server.postcall.crm_job import crm_job, note_text, secondary_crm_job_run
 from tool_server.postcall.followup_jobs import (
@@ -62,6 +63,8 @@ def plan(agent: Agent, followups: FollowUps, hook_subscriptions: list[str] | Non
     jobs: list[str] = [job for job in ("crm", "calendar") if job in connected]
     if "crm" in connected:
         jobs[1:1] = [secondary_crm_job(c.provider) for c in agent.secondary_connections if c.capability == "crm"]
+    if "accounting" in connected:
+        jobs.append("accounting")
     if followups.confirmation_sms and "messaging" in connected:
         jobs.append("confirmation_sms")
     if followups.confirmation_whatsapp and "messaging" in connected:
@@ -106,6 +109,7 @@ async def sms_fallback_job(context: JobContext) -> dict[str, Any]:
 
 _HANDLERS: dict[str, Callable[[JobContext], Awaitable[dict[str, Any]]]] = {
     "crm": crm_job,
+    "accounting": accounting_job,
     "calendar": calendar_job,
     "confirmation_sms": confirmation_sms_job,
     "payment_link": payment_link_job,

@@ -65,6 +65,7 @@ HOOKS_QUEUE = "postcall.hooks"
 _AFTER_CALENDAR = frozenset(
     {
         "crm",
+        "accounting",
         "confirmation_sms",
         "confirmation_whatsapp",
         "confirmation_email",
@@ -75,6 +76,7 @@ _AFTER_CALENDAR = frozenset(
 )
 _JOB_CAPABILITY: dict[str, Capability] = {
     "crm": "crm",
+    "accounting": "accounting",
     "calendar": "calendar",
     "confirmation_sms": "messaging",
     "confirmation_whatsapp": "messaging",
