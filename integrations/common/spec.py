@@ -21,6 +21,7 @@ __all__ = [
     "IntegrationSpec",
     "MessageStatusEvent",
     "OptOutEvent",
+    "PaymentEvent",
     "SandboxConnection",
     "WebhookEvent",
     "WebhookHandler",
@@ -125,7 +126,22 @@ class OptOutEvent:
     opted_out: bool
 
 
-WebhookEvent = MessageStatusEvent | OptOutEvent | InboundMessageEvent
+@dataclass(frozen=True)
+class PaymentEvent:
+    """Money arrived: a payment link or an invoice was paid (the provider's webhook said so, signed).
+
+    `object_id` is the provider's id of what was paid: the payment link (a Checkout Session for
+    Stripe) or the invoice. `event_id` is the provider's own id of the notification.
+    """
+
+    object_id: str
+    kind: Literal["payment_link", "invoice"]
+    event_id: str
+    amount_minor: int | None = None
+    currency: str | None = None
+
+
+WebhookEvent = MessageStatusEvent | OptOutEvent | InboundMessageEvent | PaymentEvent
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ from integrations.common.spec import ConnectorEnv, IntegrationSpec, SandboxConne
 from integrations.common.vault import CredentialVault
 from integrations.stripe.connector import StripeConnector
 from integrations.stripe.sandbox import SANDBOX_API_KEY, build_sandbox
+from integrations.stripe.sandbox_events import SANDBOX_WEBHOOK_SECRET
 from integrations.stripe.settings import StripeSettings
+from integrations.stripe.webhooks import handle
 
 __all__ = ["SPEC", "StripeConnector", "StripeSettings"]
 
@@ -25,7 +27,7 @@ def _build(settings: BaseModel, vault: CredentialVault, env: ConnectorEnv) -> St
 def _sandbox_connection(base_url: str) -> SandboxConnection:
     return SandboxConnection(
         settings={"base_url": base_url, "success_url": SANDBOX_SUCCESS_URL},
-        secrets={"api_key": SANDBOX_API_KEY},
+        secrets={"api_key": SANDBOX_API_KEY, "webhook_secret": SANDBOX_WEBHOOK_SECRET},
     )
 
 
@@ -36,8 +38,11 @@ SPEC = IntegrationSpec(
     docs_url="https://docs.stripe.com/api/checkout/sessions",
     settings_model=StripeSettings,
     required_secrets=("api_key",),
+    # The webhook endpoint's signing secret (whsec_…): payments reach the server as they happen.
+    optional_secrets=("webhook_secret",),
     build=_build,
     sandbox=build_sandbox,
     sandbox_connection=_sandbox_connection,
     auth="api_key",
+    webhook=handle,
 )

@@ -23,6 +23,7 @@ from stripe import RequestOptions
 from stripe.params import CustomerCreateParams, CustomerListParams, CustomerRetrieveParams, CustomerSearchParams
 from stripe.params.checkout import SessionCreateParams, SessionExpireParams, SessionListParams, SessionRetrieveParams
 
+from integrations.common.callbacks import deliver
 from integrations.common.sandbox import Sandbox
 from integrations.stripe.sandbox_state import Remembered, StripeState
 from integrations.stripe.sandbox_wire import ApiError, decode_form, error_response, integer, invalid, parse_search
@@ -56,6 +57,8 @@ class StripeEmulator:
         endpoint = self._endpoint
         return [
             Route("/_pay/{session}", self._pay, methods=["POST"]),
+            Route("/_webhook_endpoint", self._webhook_endpoint, methods=["POST"]),
+            Route("/_callbacks/deliver", self._deliver, methods=["POST"]),
             Route("/v1/customers", endpoint(self.create_customer, CustomerCreateParams), methods=["POST"]),
             Route("/v1/customers", endpoint(self.list_customers, CustomerListParams), methods=["GET"]),
             Route("/v1/customers/search", endpoint(self.search_customers, CustomerSearchParams), methods=["GET"]),
@@ -189,6 +192,19 @@ class StripeEmulator:
         self.state.idempotency[key] = Remembered(fingerprint, 200, body, response.headers["request-id"])
         return response
 
+    async def _webhook_endpoint(self, request: Request) -> Response:
+        """Where the account's events go (a Dashboard webhook endpoint), signed with the sandbox secret."""
+        url = await _json_url(request)
+        if url is None:
+            return JSONResponse({"error": 'give {"url": "http(s)://…"}'}, status_code=400)
+        self.state.webhook_url = url
+        return JSONResponse({"url": url})
+
+    async def _deliver(self, _request: Request) -> Response:
+        delivered, skipped, retry = await deliver("stripe", self.state.take_callbacks())
+        self.state.requeue(retry)
+        return JSONResponse({"delivered": delivered, "skipped": skipped})
+
     async def _pay(self, request: Request) -> Response:
         try:
             return JSONResponse(self.state.pay(request.path_params["session"]))
@@ -213,6 +229,15 @@ def fault_response(status: int, retry_after: float | None) -> Response:
         message = "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."
         return error_response(429, message, code="rate_limit", headers=headers)
     return error_response(status, "An unknown error occurred", type_="api_error")
+
+
+async def _json_url(request: Request) -> str | None:
+    try:
+        payload = json.loads(await request.body() or b"{}")
+    except ValueError:
+        return None
+    url = payload.get("url") if isinstance(payload, dict) else None
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
 
 
 def build_sandbox() -> Sandbox:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from integrations.stripe.sandbox_events import StripeCallback, event, signed
 from integrations.stripe.sandbox_objects import checkout_line_items, customer_object, session_object
 from integrations.stripe.sandbox_wire import ApiError, integer, invalid, missing, new_id, no_such
 
@@ -60,6 +61,10 @@ class _Snapshot(BaseModel):
     idempotency: dict[str, _SavedAnswer]
 
 
+# The API version the emulator's events say they were rendered in (the one its answers follow).
+EVENT_API_VERSION = "2026-10-28.endive"
+
+
 class StripeState:
     """One test-mode Stripe account held in memory."""
 
@@ -75,6 +80,9 @@ class StripeState:
         self.payment_intent_data: dict[str, dict[str, Any]] = {}
         self.payments: list[dict[str, Any]] = []
         self.idempotency: dict[str, Remembered] = {}
+        # The webhook endpoint the account delivers events to, and what it has not delivered yet.
+        self.webhook_url: str | None = None
+        self.pending: list[StripeCallback] = []
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -249,7 +257,19 @@ class StripeState:
             "tax_ids": [],
         }
         self._close(stored, "complete")
-        return self.session(session_id)
+        completed = self.session(session_id)
+        if self.webhook_url is not None:
+            payload = event("checkout.session.completed", completed, EVENT_API_VERSION, self.now())
+            self.pending.append(signed(self.webhook_url, payload))
+        return completed
+
+    def take_callbacks(self) -> list[StripeCallback]:
+        """The signed webhook deliveries not yet taken, oldest first; they leave the queue."""
+        taken, self.pending = self.pending, []
+        return taken
+
+    def requeue(self, callbacks: list[StripeCallback]) -> None:
+        self.pending[:0] = callbacks
 
     # -- internals -------------------------------------------------------------------------------
 

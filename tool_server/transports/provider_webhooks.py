@@ -18,6 +18,7 @@ from integrations.common.spec import (
     InboundMessageEvent,
     MessageStatusEvent,
     OptOutEvent,
+    PaymentEvent,
     WebhookRejectedError,
     WebhookRequest,
 )
@@ -74,6 +75,21 @@ def build_webhooks_router(services: Services) -> APIRouter:
                 await services.messages.set_opt_out(stored.agent_id, event.phone, event.opted_out)
             elif isinstance(event, InboundMessageEvent):
                 await services.messages.record_inbound(stored.agent_id, event.phone, event.channel, event.received_at)
+            elif isinstance(event, PaymentEvent) and services.hook_events is not None:
+                # One event per paid object, however often the provider re-delivers its notification.
+                await services.hook_events.emit(
+                    stored.agent_id,
+                    "payment.completed",
+                    f"payment.completed:{provider}:{event.object_id}",
+                    {
+                        "provider": provider,
+                        "kind": event.kind,
+                        "payment_id": event.object_id,
+                        "amount_minor": event.amount_minor,
+                        "currency": event.currency.upper() if event.currency else None,
+                        "provider_event_id": event.event_id,
+                    },
+                )
         return Response(content=reply.body, status_code=reply.status, media_type=reply.media_type)
 
     return router
