@@ -10,6 +10,7 @@ from integrations.google_calendar import SPEC as GOOGLE_CALENDAR
 from integrations.housecall_pro import SPEC as HOUSECALL_PRO
 from integrations.hubspot import SPEC as HUBSPOT
 from integrations.outlook_calendar import SPEC as OUTLOOK_CALENDAR
+from integrations.quickbooks import SPEC as QUICKBOOKS
 from integrations.salesforce import SPEC as SALESFORCE
 from integrations.sendgrid import SPEC as SENDGRID
 from integrations.slack import SPEC as SLACK
@@ -34,6 +35,7 @@ _SPECS: tuple[IntegrationSpec, ...] = (
     SENDGRID,
     ZAPIER,
     SLACK,
+    QUICKBOOKS,
 )
 
 INTEGRATIONS: dict[str, IntegrationSpec] = {spec.name: spec for spec in _SPECS}

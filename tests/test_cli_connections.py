@@ -47,6 +47,7 @@ def test_a_sandbox_agent_is_connected_to_every_emulator_and_each_connection_work
         "email": "sendgrid",
         "team": "slack",
         "automation": "zapier",
+        "accounting": "quickbooks",
     }
     assert agent["connections"]["payments"]["settings"]["base_url"] == sandboxes.url("stripe")
     assert "secret" not in created.stdout.lower()
@@ -123,7 +124,7 @@ def test_keys_rotate_reseals_credentials_under_the_new_key(database_url: str, sa
     with_old_key = run(database_url, sandboxes.base_url, "connections", "test", agent["id"], key="old-key")
 
     assert rotated.returncode == 0, rotated.stderr
-    assert "7 connection" in rotated.stdout
+    assert "8 connection" in rotated.stdout
     assert with_new_key.returncode == 0, with_new_key.stdout + with_new_key.stderr
     assert with_old_key.returncode == 1
     assert "TOOL_SERVER_SECRET_KEY" in with_old_key.stdout
