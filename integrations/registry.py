@@ -16,6 +16,7 @@ from integrations.sendgrid import SPEC as SENDGRID
 from integrations.slack import SPEC as SLACK
 from integrations.stripe import SPEC as STRIPE
 from integrations.twilio import SPEC as TWILIO
+from integrations.xero import SPEC as XERO
 from integrations.zapier import SPEC as ZAPIER
 
 __all__ = ["INTEGRATIONS"]
@@ -36,6 +37,7 @@ _SPECS: tuple[IntegrationSpec, ...] = (
     ZAPIER,
     SLACK,
     QUICKBOOKS,
+    XERO,
 )
 
 INTEGRATIONS: dict[str, IntegrationSpec] = {spec.name: spec for spec in _SPECS}
