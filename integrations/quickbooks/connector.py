@@ -112,7 +112,11 @@ class QuickBooksConnector:
         return mappers.to_customer(_entity(answer, "Customer"), region=phones.region_of(draft.phone))
 
     async def open_invoices(self, customer_id: str) -> list[Invoice]:
-        """The customer's invoices with a balance left, the oldest due date first."""
+        """The customer's invoices with a balance left, the oldest due date first.
+
+        Read with one query, whose rows carry no `InvoiceLink` (only a read with
+        `include=invoiceLink` does), so `pay_url` is None here; `get_invoice` has it.
+        """
         sql = f"select * from Invoice where CustomerRef = {mappers.quote(customer_id)}"
         invoices = [mappers.to_invoice(obj) for obj in await self._query(sql, "Invoice")]
         unpaid = [invoice for invoice in invoices if invoice.balance_minor > 0]

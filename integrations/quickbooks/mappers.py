@@ -60,6 +60,7 @@ def quote(text: str) -> str:
     Caller text only ever reaches a query through here, so a quote in it ends nothing.
     """
     # https://developer.intuit.com/app/developer/qbo/docs/learn/explore-the-quickbooks-online-api/data-queries
+    # unconfirmed: that QuickBooks reads `\\` as one backslash (documented: `\'` is a quote).
     escaped = text.replace("\\", "\\\\").replace("'", "\\'")
     return f"'{escaped}'"
 
