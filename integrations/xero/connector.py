@@ -34,7 +34,8 @@ from integrations.xero.settings import XeroSettings
 __all__ = ["XeroConnector"]
 
 # Contacts per page when reading the list for a phone match, and the most pages read: 50,000
-# contacts, far beyond a small business's book. unconfirmed: Xero's pageSize maximum of 1000.
+# contacts, far beyond a small business's book. Xero pages by 100 unless `pageSize` (in the spec)
+# says otherwise; unconfirmed: that Xero honours a pageSize as large as 1000.
 _PAGE_SIZE = 1000
 _MAX_PAGES = 50
 # Xero's Idempotency-Key holds at most 128 characters (spec: idempotencyKey parameter).
@@ -51,6 +52,8 @@ class XeroConnector:
         self._client = XeroClient(settings.base_url, settings.tenant_id)
         self._resilience = Resilience(PROVIDER)
         # https://developer.xero.com/documentation/guides/oauth2/auth-flow (refreshing access tokens)
+        # The form carries client_id and client_secret, as xero-python's own TokenApi.refresh_token
+        # sends them; each answer's new refresh token is saved (Xero rotates them on every refresh).
         self._tokens = TokenManager(
             PROVIDER, "accounting", vault, f"{settings.identity_url.rstrip('/')}/connect/token", clock=env.clock
         )

@@ -186,8 +186,9 @@ class XeroState:
             used = form.get("refresh_token", "")
             if used not in self.tokens.refresh:
                 raise TokenError("invalid_grant")
-            # unconfirmed: Xero allows reusing the previous refresh token for a 30-minute grace period;
-            # the emulator is stricter and kills it at once, so a connector must save every new one.
+            # Xero lets the previous refresh token be retried for a 30-minute grace period (a Xero
+            # engineer in XeroAPI/Xero-NetStandard#271); the emulator is stricter and kills it at
+            # once, so a connector that fails to save each new refresh token fails here, visibly.
             self.tokens.refresh.discard(used)
             new_refresh = f"sandbox-xero-refresh-{secrets.token_hex(12)}"
             access = f"sandbox-xero-access-{secrets.token_hex(16)}"
