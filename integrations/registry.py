@@ -14,6 +14,7 @@ from integrations.quickbooks import SPEC as QUICKBOOKS
 from integrations.salesforce import SPEC as SALESFORCE
 from integrations.sendgrid import SPEC as SENDGRID
 from integrations.slack import SPEC as SLACK
+from integrations.square import SPEC as SQUARE
 from integrations.stripe import SPEC as STRIPE
 from integrations.twilio import SPEC as TWILIO
 from integrations.xero import SPEC as XERO
@@ -38,6 +39,7 @@ _SPECS: tuple[IntegrationSpec, ...] = (
     SLACK,
     QUICKBOOKS,
     XERO,
+    SQUARE,
 )
 
 INTEGRATIONS: dict[str, IntegrationSpec] = {spec.name: spec for spec in _SPECS}
