@@ -53,6 +53,11 @@ def _accepted_bookings(state: dict[str, Any]) -> int:
 
 
 BOOKING = {"start": f"{MONDAY}T10:00", "caller_name": "Jane Doe", "caller_phone": "+12125550142"}
+INVOICE = {
+    "contact_name": "Jane Doe",
+    "contact_phone": "+12125550142",
+    "lines": [{"description": "Boiler service", "quantity": 1, "unit_amount": 24000}],
+}
 
 
 EXERCISES: dict[str, Exercise] = {
@@ -82,6 +87,9 @@ EXERCISES: dict[str, Exercise] = {
     "salesforce": Exercise(
         "create_contact", {"contact_name": "Jane Doe", "contact_phone": "+12125550142"}, _listed("contacts")
     ),
+    "quickbooks": Exercise("create_invoice", INVOICE, _listed("invoices")),
+    "xero": Exercise("create_invoice", INVOICE, _listed("invoices")),
+    "square": Exercise("create_invoice", INVOICE, _listed("invoices")),
     "sendgrid": Exercise(
         "send_email",
         {"to": "jane@example.com", "subject": "Your booking", "text": "See you Monday at 10."},
