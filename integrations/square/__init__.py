@@ -7,8 +7,9 @@ from pydantic import BaseModel
 from integrations.common.spec import ConnectorEnv, IntegrationSpec, SandboxConnection
 from integrations.common.vault import CredentialVault
 from integrations.square.connector import SquareConnector
-from integrations.square.sandbox import SANDBOX_ACCESS_TOKEN, SANDBOX_LOCATION_ID, build_sandbox
+from integrations.square.sandbox import SANDBOX_ACCESS_TOKEN, SANDBOX_LOCATION_ID, SANDBOX_SIGNATURE_KEY, build_sandbox
 from integrations.square.settings import SquareSettings
+from integrations.square.webhooks import handle
 
 __all__ = ["SPEC", "SquareConnector", "SquareSettings"]
 
@@ -22,7 +23,7 @@ def _build(settings: BaseModel, vault: CredentialVault, env: ConnectorEnv) -> Sq
 def _sandbox_connection(base_url: str) -> SandboxConnection:
     return SandboxConnection(
         settings={"base_url": base_url, "location_id": SANDBOX_LOCATION_ID},
-        secrets={"access_token": SANDBOX_ACCESS_TOKEN},
+        secrets={"access_token": SANDBOX_ACCESS_TOKEN, "webhook_signature_key": SANDBOX_SIGNATURE_KEY},
     )
 
 
@@ -37,4 +38,7 @@ SPEC = IntegrationSpec(
     sandbox=build_sandbox,
     sandbox_connection=_sandbox_connection,
     auth="api_key",
+    # The webhook subscription's signature key: paid invoices reach the server as they happen.
+    optional_secrets=("webhook_signature_key",),
+    webhook=handle,
 )

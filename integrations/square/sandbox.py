@@ -11,7 +11,9 @@ Served paths, as on connect.squareup.com (Bearer access token; 401 in Square's e
 
 Errors are `{"errors": [{"category", "code", "detail", "field"}]}`; an injected 429 is
 `RATE_LIMIT_ERROR`/`RATE_LIMITED` with Retry-After. Control routes (beside the kit's):
-`POST /_invoices/{invoice_id}/pay` and `POST /_payment-links/{id}/pay` play the payer.
+`POST /_invoices/{invoice_id}/pay` and `POST /_payment-links/{id}/pay` play the payer;
+`POST /_webhook_endpoint` `{"url"}` subscribes a notification URL (signed with
+`SANDBOX_SIGNATURE_KEY`); `POST /_callbacks/deliver` posts the queued notifications, loopback only.
 Docs: https://developer.squareup.com/reference/square
 """
 
@@ -25,15 +27,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from integrations.common.callbacks import deliver, is_loopback
 from integrations.common.sandbox import Sandbox
 from integrations.square.sandbox_state import (
     SANDBOX_ACCESS_TOKEN,
     SANDBOX_LOCATION_ID,
+    SANDBOX_SIGNATURE_KEY,
     SquareError,
     SquareState,
 )
 
-__all__ = ["SANDBOX_ACCESS_TOKEN", "SANDBOX_LOCATION_ID", "SquareState", "build_sandbox"]
+__all__ = ["SANDBOX_ACCESS_TOKEN", "SANDBOX_LOCATION_ID", "SANDBOX_SIGNATURE_KEY", "SquareState", "build_sandbox"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -106,6 +110,8 @@ class _Api:
             get_route("/v2/locations/{location_id}", lambda r, _b: s.get_location(r.path_params["location_id"])),
             Route("/_invoices/{invoice_id}/pay", self._pay_invoice, methods=["POST"]),
             Route("/_payment-links/{link_id}/pay", self._pay_link, methods=["POST"]),
+            Route("/_webhook_endpoint", self._webhook_endpoint, methods=["POST"]),
+            Route("/_callbacks/deliver", self._deliver, methods=["POST"]),
         ]
 
     def _wrap(self, act: Callable[[Request, dict[str, Any]], dict[str, Any]], *, with_body: bool) -> Handler:
@@ -158,6 +164,21 @@ class _Api:
         except SquareError as error:
             return _errors(error.status, error.body)
         return Response(status_code=204)
+
+    async def _webhook_endpoint(self, request: Request) -> Response:
+        try:
+            url = (await request.json()).get("url")
+        except (ValueError, AttributeError):
+            url = None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return JSONResponse({"error": 'give {"url": "http(s)://…"}'}, status_code=400)
+        self.state.webhook_url = url
+        return JSONResponse({"url": url, "loopback": is_loopback(url)})
+
+    async def _deliver(self, _request: Request) -> Response:
+        delivered, skipped, retry = await deliver("square", self.state.take_callbacks())
+        self.state.requeue(retry)
+        return JSONResponse({"delivered": delivered, "skipped": skipped})
 
 
 def build_sandbox() -> Sandbox:

@@ -7,21 +7,55 @@ a retried request gets the first answer back and a key reused for a different bo
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
+import hmac
 import json
 import threading
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from integrations.common.phones import digits
 
-__all__ = ["SANDBOX_ACCESS_TOKEN", "SANDBOX_LOCATION_ID", "SNAPSHOT_VERSION", "SquareError", "SquareState"]
+__all__ = [
+    "SANDBOX_ACCESS_TOKEN",
+    "SANDBOX_LOCATION_ID",
+    "SANDBOX_SIGNATURE_KEY",
+    "SNAPSHOT_VERSION",
+    "SquareCallback",
+    "SquareError",
+    "SquareState",
+    "signed",
+]
 
 SANDBOX_ACCESS_TOKEN = "EAAAsandbox-square-access-token"
 SANDBOX_LOCATION_ID = "LSANDBOX0MAIN"
+# The webhook subscription's signature key the emulator signs notifications with.
+SANDBOX_SIGNATURE_KEY = "sandbox-square-signature-key"
+SANDBOX_MERCHANT_ID = "MLSANDBOXMERCHANT"
 SNAPSHOT_VERSION = 1
 _MAX_CUSTOMER_PAGE = 100
 _MAX_INVOICE_PAGE = 200
+
+
+@dataclass(frozen=True)
+class SquareCallback:
+    """One signed notification delivery: where, its headers, its raw JSON body."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def signed(url: str, notification: dict[str, Any], key: str = SANDBOX_SIGNATURE_KEY) -> SquareCallback:
+    """A notification to `url` signed as Square signs: base64(HMAC-SHA256(key, url + body))."""
+    body = json.dumps(notification, separators=(",", ":")).encode()
+    digest = hmac.new(key.encode(), url.encode() + body, hashlib.sha256).digest()
+    headers = {"content-type": "application/json", "x-square-hmacsha256-signature": base64.b64encode(digest).decode()}
+    return SquareCallback(url, body, headers)
 
 
 class SquareError(Exception):
@@ -89,6 +123,9 @@ class SquareState:
             self.payment_links: dict[str, dict[str, Any]] = {}
             # "<endpoint> <key>" → [request body as JSON text, answer]
             self.remembered: dict[str, list[Any]] = {}
+            # The webhook subscription's notification URL, and what it has not delivered yet.
+            self.webhook_url: str | None = None
+            self.pending: list[SquareCallback] = []
 
     def dump(self) -> dict[str, Any]:
         with self._lock:
@@ -122,6 +159,8 @@ class SquareState:
                     "invoices": self.invoices,
                     "payment_links": self.payment_links,
                     "remembered": self.remembered,
+                    "webhook_url": self.webhook_url,
+                    "pending": [{"url": c.url, "body": c.body.decode(), "headers": c.headers} for c in self.pending],
                 }
             )
 
@@ -140,6 +179,8 @@ class SquareState:
             self.invoices = dict(loaded["invoices"])
             self.payment_links = dict(loaded["payment_links"])
             self.remembered = dict(loaded["remembered"])
+            self.webhook_url = loaded["webhook_url"]
+            self.pending = [SquareCallback(c["url"], c["body"].encode(), dict(c["headers"])) for c in loaded["pending"]]
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -217,14 +258,14 @@ class SquareState:
 
     @staticmethod
     def _passes(customer: dict[str, Any], filters: dict[str, Any]) -> bool:
-        for field in ("phone_number", "email_address"):
-            text_filter = filters.get(field)
+        for attribute in ("phone_number", "email_address"):
+            text_filter = filters.get(attribute)
             if not text_filter:
                 continue
             if "exact" in text_filter and "fuzzy" in text_filter:
-                raise _bad("INVALID_VALUE", "A text filter can be exact or fuzzy, not both.", field)
-            stored = str(customer.get(field) or "")
-            if field == "email_address":
+                raise _bad("INVALID_VALUE", "A text filter can be exact or fuzzy, not both.", attribute)
+            stored = str(customer.get(attribute) or "")
+            if attribute == "email_address":
                 # Case-insensitive; fuzzy drops punctuation and needs every query token in the address.
                 if "exact" in text_filter and stored.lower() != str(text_filter["exact"]).lower():
                     return False
@@ -452,7 +493,27 @@ class SquareState:
             invoice.update({"status": "PAID", "version": invoice["version"] + 1, "updated_at": _now()})
             invoice.pop("next_payment_amount_money", None)
             self._pay_order(invoice["order_id"])
+            if self.webhook_url is not None:
+                # https://developer.squareup.com/reference/square/invoices-api/webhooks/invoice.payment_made
+                notification = {
+                    "merchant_id": SANDBOX_MERCHANT_ID,
+                    "type": "invoice.payment_made",
+                    "event_id": str(uuid.uuid4()),
+                    "created_at": _now(),
+                    "data": {"type": "invoice", "id": invoice_id, "object": {"invoice": copy.deepcopy(invoice)}},
+                }
+                self.pending.append(signed(self.webhook_url, notification))
             return copy.deepcopy(invoice)
+
+    def take_callbacks(self) -> list[SquareCallback]:
+        """The signed notifications not yet taken, oldest first; they leave the queue."""
+        with self._lock:
+            taken, self.pending = self.pending, []
+            return taken
+
+    def requeue(self, callbacks: list[SquareCallback]) -> None:
+        with self._lock:
+            self.pending[:0] = callbacks
 
     def _pay_order(self, order_id: str) -> None:
         order = self.orders[order_id]

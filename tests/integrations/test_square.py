@@ -30,12 +30,19 @@ from integrations.capabilities.models import CustomerDraft, InvoiceLine, Invoice
 from integrations.capabilities.payments import PaymentsProvider
 from integrations.common.deadline import deadline_scope
 from integrations.common.sandbox import Fault, RecordedRequest, Sandbox
-from integrations.common.spec import ConnectorEnv, SandboxConnection
+from integrations.common.spec import (
+    ConnectorEnv,
+    PaymentEvent,
+    SandboxConnection,
+    WebhookRejectedError,
+    WebhookRequest,
+)
 from integrations.common.vault import MemoryVault
 from integrations.square import SPEC
 from integrations.square.connector import SquareConnector
 from integrations.square.sandbox import SANDBOX_ACCESS_TOKEN
-from integrations.square.sandbox_state import SquareState
+from integrations.square.sandbox_state import SquareCallback, SquareState, signed
+from integrations.square.webhooks import handle
 from tests.support.sandbox_server import ServedSandboxes, serve_sandboxes
 from tests.support.specs import OpenApi
 
@@ -409,3 +416,60 @@ async def test_the_state_survives_a_snapshot_and_restore(connector: SquareConnec
     assert len(state.dump()["invoices"]) == 1
     with pytest.raises(ValueError, match="not a square emulator snapshot"):
         state.restore({"version": 99})
+
+
+# -- payment webhook ----------------------------------------------------------------------------------
+
+HOOK_URL = "http://127.0.0.1:9/webhooks/square/con_sq/events"
+
+
+def _received(callback: SquareCallback, url: str | None = None) -> WebhookRequest:
+    return WebhookRequest(
+        kind="events", url=url or callback.url, headers=dict(callback.headers), body=callback.body, form={}
+    )
+
+
+async def test_a_paid_invoice_sends_a_signed_notification_the_webhook_turns_into_a_payment(
+    connector: SquareConnector, state: SquareState, connection: SandboxConnection
+) -> None:
+    state.webhook_url = HOOK_URL
+    made = await connector.create_invoice(bill(state.seed_customer(name="Ada L", phone="+14155550123")))
+    assert state.take_callbacks() == []
+    state.pay_invoice(made.id)
+    [callback] = state.take_callbacks()
+    assert SPEC.webhook is not None
+    events, reply = SPEC.webhook(_received(callback), connection.secrets)
+    assert reply.status == 200
+    [event] = events
+    assert isinstance(event, PaymentEvent)
+    assert (event.object_id, event.kind, event.amount_minor, event.currency) == (made.id, "invoice", 24000, "USD")
+
+
+async def test_the_webhook_refuses_a_tampered_body_another_url_or_no_key(
+    connector: SquareConnector, state: SquareState, connection: SandboxConnection
+) -> None:
+    state.webhook_url = HOOK_URL
+    made = await connector.create_invoice(bill(state.seed_customer(name="Ada L", phone="+14155550123")))
+    state.pay_invoice(made.id)
+    [callback] = state.take_callbacks()
+    tampered = SquareCallback(callback.url, callback.body.replace(b"24000", b"1"), callback.headers)
+    with pytest.raises(WebhookRejectedError):
+        handle(_received(tampered), connection.secrets)
+    with pytest.raises(WebhookRejectedError):
+        handle(_received(callback, url="http://127.0.0.1:9/elsewhere"), connection.secrets)
+    with pytest.raises(WebhookRejectedError):
+        handle(_received(callback), {"access_token": "x"})
+    other = signed(HOOK_URL, {"type": "customer.created", "event_id": "e1", "data": {}})
+    assert handle(_received(other), connection.secrets)[0] == []
+
+
+async def test_callbacks_are_delivered_only_to_loopback_addresses(served: ServedSandboxes, state: SquareState) -> None:
+    base = served.url("square")
+    async with httpx.AsyncClient(base_url=base) as client:
+        state.webhook_url = "https://example.com/hook"
+        state.pending.append(signed(state.webhook_url, {"type": "x"}))
+        assert (await client.post("/_callbacks/deliver")).json() == {"delivered": 0, "skipped": 1}
+        subscribed = await client.post("/_webhook_endpoint", json={"url": f"{base}/_state"})
+        assert subscribed.json()["loopback"] is True
+        state.pending.append(signed(f"{base}/_state", {"type": "x"}))
+        assert (await client.post("/_callbacks/deliver")).json() == {"delivered": 1, "skipped": 0}
