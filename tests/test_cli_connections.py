@@ -60,6 +60,7 @@ def test_a_sandbox_agent_is_connected_to_every_emulator_and_each_connection_work
         "sendgrid": "ok",
         "slack": "ok",
         "zapier": "ok",
+        "quickbooks": "ok",
     }
 
 
