@@ -19,6 +19,7 @@ __all__ = ["CREATE_INVOICE", "FIND_CUSTOMER_ACCOUNT", "GET_INVOICE_STATUS", "SEN
 class InvoiceView(BaseModel):
     invoice_id: str
     number: str | None
+    customer_id: str
     status: str = Field(description="'draft', 'open', 'paid' or 'void'.")
     total_minor: int
     balance_minor: int = Field(description="What is left to pay, in minor units.")
@@ -39,6 +40,7 @@ def _invoice_view(invoice: Invoice) -> InvoiceView:
     return InvoiceView(
         invoice_id=invoice.id,
         number=invoice.number,
+        customer_id=invoice.customer_id,
         status=invoice.status,
         total_minor=invoice.total_minor,
         balance_minor=invoice.balance_minor,
