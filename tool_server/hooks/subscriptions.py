@@ -121,8 +121,11 @@ class HookSubscriptions:
         return await self._db.run(work)
 
     async def get(self, subscription_id: str) -> HookSubscription | None:
-        row = await self._db.run(lambda session: _detached(session.get(HookSubscriptionRow, subscription_id)))
-        return None if row is None else self._open(row)
+        def work(session: Session) -> HookSubscription | None:
+            row = session.get(HookSubscriptionRow, subscription_id)
+            return None if row is None else self._open(row)
+
+        return await self._db.run(work)
 
     async def of_agent(self, agent_id: str, event: str | None = None) -> list[HookSubscription]:
         """The agent's subscriptions (to `event`, when given), oldest first."""
@@ -149,13 +152,3 @@ class HookSubscriptions:
             secret=self._box.open(row.secret)["secret"],
             created_at=row.created_at,
         )
-
-
-def _detached(row: HookSubscriptionRow | None) -> HookSubscriptionRow | None:
-    if row is not None:
-        from sqlalchemy.orm import object_session
-
-        session = object_session(row)
-        if session is not None:
-            session.expunge(row)
-    return row

@@ -40,14 +40,10 @@ def confirmation_parts(context: JobContext, record: CallRecord) -> tuple[str, st
     return f"Thanks for calling {business}. Reply STOP to opt out.", "your call today"
 
 
-def _confirmation(context: JobContext, record: CallRecord) -> str:
-    return confirmation_parts(context, record)[0]
-
-
 async def confirmation_sms_job(context: JobContext) -> dict[str, Any]:
     if not context.record.caller_phone:
         return {"skipped": "no caller phone to text"}
-    body = _confirmation(context, context.record)
+    body, _ = confirmation_parts(context, context.record)
     sent = await call_tool(context, "send_sms", {"to": context.record.caller_phone, "body": body})
     return {"message_id": sent["message"]["message_id"], "status": sent["message"]["status"]}
 
