@@ -18,6 +18,7 @@ __all__ = [
     "Checkable",
     "ConnectorEnv",
     "InboundMessageEvent",
+    "InvoiceChangedEvent",
     "IntegrationSpec",
     "MessageStatusEvent",
     "OptOutEvent",
@@ -141,7 +142,20 @@ class PaymentEvent:
     currency: str | None = None
 
 
-WebhookEvent = MessageStatusEvent | OptOutEvent | InboundMessageEvent | PaymentEvent
+@dataclass(frozen=True)
+class InvoiceChangedEvent:
+    """An invoice changed at the provider, and the notification says no more than which one.
+
+    QuickBooks and Xero notify ids only (an `Invoice` was updated); whether it is now paid is
+    learnt by reading the invoice back through the connection. The server does that read and, if
+    the invoice is paid, treats it exactly as a `PaymentEvent` for the invoice.
+    """
+
+    invoice_id: str
+    event_id: str
+
+
+WebhookEvent = MessageStatusEvent | OptOutEvent | InboundMessageEvent | PaymentEvent | InvoiceChangedEvent
 
 
 @dataclass(frozen=True)
