@@ -15,6 +15,7 @@ from tool_server.dispatch.idempotency import IdempotencyStore
 from tool_server.hooks.emitter import HookEmitter
 from tool_server.hooks.subscriptions import HookSubscriptions
 from tool_server.message_log import MessageLog
+from tool_server.payment_log import PaymentLog
 from tool_server.postcall.followups import FollowUpsStore
 from tool_server.postcall.ledger import SyncLedger
 from tool_server.providers import PROVIDERS, ProviderEnv, ProviderRegistry, ProviderSpec
@@ -39,6 +40,7 @@ class Services:
     agents: AgentRepository
     providers: ProviderRegistry
     messages: MessageLog
+    payments: PaymentLog
     calls: CallStore
     platform_secrets: PlatformSecrets
     audit: AuditLog
@@ -75,6 +77,7 @@ class Services:
         )
         providers = ProviderRegistry(env, provider_specs)
         messages = MessageLog(db, clock)
+        payments = PaymentLog(db, clock)
         audit = AuditLog(db)
         dispatcher = Dispatcher(
             CATALOGUE,
@@ -94,6 +97,7 @@ class Services:
             ),
             messages,
             SlotHolds(db, clock),
+            payments,
         )
         hooks = HookSubscriptions(db, box, clock, allow_private_targets=settings.hooks_allow_private_targets)
         services = cls(
@@ -103,6 +107,7 @@ class Services:
             agents=agents,
             providers=providers,
             messages=messages,
+            payments=payments,
             calls=CallStore(db, clock),
             platform_secrets=PlatformSecrets(db, box, clock),
             audit=audit,

@@ -25,3 +25,7 @@ class CallSync(Protocol):
     async def fall_back_to_sms(self, message_id: str) -> None:
         """Text a failed WhatsApp follow-up's recipient by SMS instead (once per message)."""
         ...
+
+    async def send_receipt(self, agent_id: str, provider: str, object_id: str) -> None:
+        """Text whoever paid this link or invoice a receipt, durably (once per paid object)."""
+        ...

@@ -25,6 +25,7 @@ from tool_server.dispatch.idempotency import Claim, IdempotencyStore, Replay, de
 from tool_server.dispatch.translate import from_exception, from_problems, problems_of
 from tool_server.errors import ErrorCode, ErrorInfo, ToolError
 from tool_server.message_log import MessageLog
+from tool_server.payment_log import PaymentLog
 from tool_server.providers import ProviderRegistry
 from tool_server.slots.store import SlotHolds
 from tool_server.tools.base import ToolContext, ToolSpec
@@ -111,8 +112,10 @@ class Dispatcher:
         deadlines: Deadlines,
         messages: MessageLog | None = None,
         holds: SlotHolds | None = None,
+        payments: PaymentLog | None = None,
     ) -> None:
         self.catalogue = catalogue
+        self._payments = payments
         self._messages = messages
         self._holds = holds
         self._providers = providers
@@ -276,6 +279,7 @@ class Dispatcher:
             earlier_attempt_at=earlier_attempt_at,
             messages=self._messages,
             holds=self._holds,
+            payments=self._payments,
         )
 
     @staticmethod

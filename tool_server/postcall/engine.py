@@ -26,6 +26,7 @@ from tool_server.postcall.workflows import (
     Runtime,
     call_workflow_id,
     deliver_event,
+    deliver_receipt,
     job_queue,
     load_call,
     set_runtime,
@@ -141,6 +142,12 @@ class PostCallEngine:
         queue = await self._runtime.queue(HOOKS_QUEUE)
         with SetWorkflowID(f"hook:{subscription_id}:{payload['id']}"):
             await queue.enqueue_async(deliver_event, subscription_id, payload)
+
+    async def send_receipt(self, agent_id: str, provider: str, object_id: str) -> None:
+        """Start the durable receipt text for one paid object; its id makes a repeat a no-op."""
+        queue = await self._runtime.queue(HOOKS_QUEUE)
+        with SetWorkflowID(f"receipt:{agent_id}:{provider}:{object_id}"):
+            await queue.enqueue_async(deliver_receipt, agent_id, provider, object_id)
 
     async def fall_back_to_sms(self, message_id: str) -> None:
         """A WhatsApp follow-up failed: plan the call's `sms_fallback` job and start it, once per call."""

@@ -57,6 +57,11 @@ class FollowUps(BaseModel):
         default=False,
         description="Trigger the connected automation (Zapier) with `call.completed` and the call's flat record.",
     )
+    payment_receipt: bool = Field(
+        default=False,
+        description="Text a receipt when a payment link or invoice made through this server is paid (a verified "
+        "provider webhook says so), to the number it was made or texted for.",
+    )
     quiet_hours: QuietHours = Field(
         default_factory=QuietHours,
         description="Follow-up texts due outside these hours, in the recipient's zone, wait for the next allowed "

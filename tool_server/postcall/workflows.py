@@ -39,6 +39,7 @@ from tool_server.postcall.jobs import (
 )
 from tool_server.postcall.ledger import Status
 from tool_server.postcall.quiet_hours import next_allowed, recipient_zone
+from tool_server.postcall.receipts import send_receipt
 from tool_server.services import Services
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "Runtime",
     "call_workflow_id",
     "deliver_event",
+    "deliver_receipt",
     "job_queue",
     "load_call",
     "set_runtime",
@@ -320,5 +322,35 @@ async def attempt_delivery(subscription_id: str, payload: dict[str, Any], attemp
         if error.retryable and not last:
             return {"status": "retry", "wait": _backoff(services, attempt, error.retry_after)}
         logger.warning("hook delivery %s to %s failed: %s", payload.get("id"), subscription_id, error.message)
+        return {"status": "failed"}
+    return {"status": "skipped" if "skipped" in result else "done"}
+
+
+# -- payment receipts, outside any call's sync ---------------------------------------------------------
+
+
+@DBOS.workflow(name="payments.receipt")
+async def deliver_receipt(agent_id: str, provider: str, object_id: str) -> str:
+    """Text one payment's receipt, retried with backoff like a post-call job. Returns the outcome."""
+    max_attempts = _current().services.settings.postcall_max_attempts
+    status = "failed"
+    for attempt in range(1, max_attempts + 1):
+        outcome = await attempt_receipt(agent_id, provider, object_id, attempt, attempt == max_attempts)
+        status = str(outcome["status"])
+        if status != "retry":
+            break
+        await DBOS.sleep_async(float(outcome["wait"]))
+    return status
+
+
+@DBOS.step(name="payments.receipt.attempt", retries_allowed=False)
+async def attempt_receipt(agent_id: str, provider: str, object_id: str, attempt: int, last: bool) -> dict[str, Any]:
+    services = _current().services
+    try:
+        result = await send_receipt(services, agent_id, provider, object_id)
+    except JobFailedError as error:
+        if error.retryable and not last:
+            return {"status": "retry", "wait": _backoff(services, attempt, error.retry_after)}
+        logger.warning("receipt for %s %s failed: %s", provider, object_id, error.message)
         return {"status": "failed"}
     return {"status": "skipped" if "skipped" in result else "done"}

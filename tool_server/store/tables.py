@@ -41,6 +41,7 @@ __all__ = [
     "NoteRow",
     "OptOutRow",
     "OutboxMessageRow",
+    "PaymentRow",
     "PlatformSecretRow",
     "PostCallSettingsRow",
     "SentMessageRow",
@@ -497,3 +498,28 @@ class LedgerInvoiceRow(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class PaymentRow(Base):
+    """A payment link or invoice this server made or heard paid: who to thank, and whether money arrived.
+
+    `status` turns `paid` only on a verified provider webhook. `snapshot` is the tool's last view of
+    the object, so a status question after payment needs no provider round trip.
+    """
+
+    __tablename__ = "payments"
+
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    contact_email: Mapped[str | None] = mapped_column(String(320))
+    amount_minor: Mapped[int | None] = mapped_column(Integer)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    snapshot: Mapped[dict[str, Any] | None]
+    call_id: Mapped[str | None] = mapped_column(String(255))
+    event_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    paid_at: Mapped[datetime | None]

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from integrations.capabilities import AccountCustomer, CustomerDraft, Invoice, InvoiceLine, InvoiceRequest
 from tool_server.errors import ErrorCode, ToolError
+from tool_server.payment_log import PaymentRecord
 from tool_server.spoken import said_money, spoken_day
 from tool_server.tools.base import ToolContext, ToolInput, ToolResult, ToolSpec
 from tool_server.tools.fields import DateText, Email, Phone
@@ -49,6 +50,34 @@ def _invoice_view(invoice: Invoice) -> InvoiceView:
         pay_url=invoice.pay_url,
         balance_spoken=said_money(invoice.balance_minor, invoice.currency),
     )
+
+
+async def _remember(ctx: ToolContext, invoice: Invoice, phone: str | None, email: str | None) -> None:
+    """Keep who the invoice is for, so a verified payment webhook can thank them (and answer status)."""
+    connection = ctx.providers.connection("accounting")
+    if ctx.payments is None or connection is None:
+        return
+    await ctx.payments.expect(
+        ctx.agent.id,
+        connection.provider,
+        invoice.id,
+        "invoice",
+        contact_phone=phone,
+        contact_email=email,
+        amount_minor=invoice.total_minor,
+        currency=invoice.currency,
+        snapshot=_invoice_view(invoice).model_dump(mode="json"),
+        call_id=ctx.call_id,
+    )
+
+
+async def _known_paid(ctx: ToolContext, invoice_id: str) -> PaymentRecord | None:
+    """The invoice's record, when a verified payment webhook has marked it paid."""
+    connection = ctx.providers.connection("accounting")
+    if ctx.payments is None or connection is None:
+        return None
+    record = await ctx.payments.get(ctx.agent.id, connection.provider, invoice_id)
+    return record if record is not None and record.status == "paid" else None
 
 
 def _customer_view(customer: AccountCustomer) -> CustomerView:
@@ -222,6 +251,7 @@ async def create_invoice(ctx: ToolContext, args: CreateInvoiceInput) -> InvoiceR
         idempotency_key=ctx.idempotency_key,
     )
     invoice = await ctx.providers.accounting().create_invoice(request)
+    await _remember(ctx, invoice, args.contact_phone or customer.phone, args.contact_email or customer.email)
     if args.send_via:
         invoice = await _send(ctx, invoice, args.send_via, customer.email, customer.phone)
     today = ctx.now.astimezone(ctx.zone).date()
@@ -293,6 +323,7 @@ class SendInvoiceInput(ToolInput):
 async def send_invoice(ctx: ToolContext, args: SendInvoiceInput) -> InvoiceResult:
     invoice = await ctx.providers.accounting().get_invoice(args.invoice_id)
     sent = await _send(ctx, invoice, args.via, args.email, args.to)
+    await _remember(ctx, sent, args.to, args.email)
     speech = "I've emailed you the invoice." if args.via == "email" else "I've texted you a link to pay the invoice."
     return InvoiceResult(invoice=_invoice_view(sent), speech=speech)
 
@@ -323,12 +354,26 @@ class GetInvoiceStatusInput(ToolInput):
     invoice_id: str = Field(min_length=1, max_length=64, description="From create_invoice or find_customer_account.")
 
 
+_PAID_SPEECH = "That invoice is paid in full. Thank you!"
+
+
 async def get_invoice_status(ctx: ToolContext, args: GetInvoiceStatusInput) -> InvoiceResult:
+    paid = await _known_paid(ctx, args.invoice_id)
+    if paid is not None and paid.snapshot is not None:
+        # A verified webhook said so: answered at once, with no provider round trip.
+        view = InvoiceView.model_validate(paid.snapshot)
+        view = view.model_copy(
+            update={"status": "paid", "balance_minor": 0, "balance_spoken": said_money(0, view.currency)}
+        )
+        return InvoiceResult(invoice=view, speech=_PAID_SPEECH)
     invoice = await ctx.providers.accounting().get_invoice(args.invoice_id)
+    if paid is not None and invoice.status in ("draft", "open"):
+        # The provider's read lags its own webhook now and then; the signed notification wins.
+        invoice = invoice.model_copy(update={"status": "paid", "balance_minor": 0})
     view = _invoice_view(invoice)
     today = ctx.now.astimezone(ctx.zone).date()
     speech = {
-        "paid": "That invoice is paid in full. Thank you!",
+        "paid": _PAID_SPEECH,
         "void": "That invoice was cancelled; nothing is owed on it.",
         "draft": "That invoice hasn't been sent yet.",
     }.get(invoice.status, f"There's {view.balance_spoken} left to pay on that invoice{_due(invoice, today)}.")

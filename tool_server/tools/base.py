@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tool_server.agents.models import Agent, Capability
 from tool_server.message_log import MessageLog
+from tool_server.payment_log import PaymentLog
 from tool_server.providers import AgentProviders
 from tool_server.slots.store import SlotHolds
 
@@ -53,6 +54,7 @@ class ToolContext:
     earlier_attempt_at: datetime | None = None
     messages: MessageLog | None = None
     holds: SlotHolds | None = None
+    payments: PaymentLog | None = None
 
     @property
     def zone(self) -> ZoneInfo:

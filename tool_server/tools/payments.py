@@ -53,6 +53,21 @@ async def create_payment_link(ctx: ToolContext, args: CreatePaymentLinkInput) ->
         )
     )
     view = _view(link)
+    connection = ctx.providers.connection("payments")
+    if ctx.payments is not None and connection is not None:
+        # Who the link is for, so a verified payment webhook can text them a receipt.
+        await ctx.payments.expect(
+            ctx.agent.id,
+            connection.provider,
+            link.id,
+            "payment_link",
+            contact_phone=args.customer_phone,
+            contact_email=args.customer_email,
+            amount_minor=link.amount_minor,
+            currency=link.currency,
+            snapshot=view.model_dump(mode="json"),
+            call_id=ctx.call_id,
+        )
     return CreatePaymentLinkResult(payment_link=view, speech=f"I've created a payment link for {view.amount_spoken}.")
 
 
@@ -61,7 +76,19 @@ class GetPaymentStatusInput(ToolInput):
 
 
 async def get_payment_status(ctx: ToolContext, args: GetPaymentStatusInput) -> CreatePaymentLinkResult:
+    connection = ctx.providers.connection("payments")
+    known = None
+    if ctx.payments is not None and connection is not None:
+        known = await ctx.payments.get(ctx.agent.id, connection.provider, args.payment_link_id)
+    if known is not None and known.status == "paid" and known.snapshot is not None:
+        # A verified webhook said so: answered at once, with no provider round trip.
+        view = PaymentLinkView.model_validate({**known.snapshot, "status": "paid"})
+        return CreatePaymentLinkResult(
+            payment_link=view, speech=f"Thank you, your payment of {view.amount_spoken} has come through."
+        )
     link = await ctx.providers.payments().payment_status(args.payment_link_id)
+    if known is not None and known.status == "paid" and link.status == "open":
+        link = link.model_copy(update={"status": "paid"})
     view = _view(link)
     speech = {
         "paid": f"Thank you, your payment of {view.amount_spoken} has come through.",

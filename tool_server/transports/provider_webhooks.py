@@ -1,10 +1,13 @@
-"""Provider callbacks (delivery receipts, inbound texts, STOP): POST /webhooks/{provider}/{connection_id}/{kind}.
+"""Provider callbacks (delivery receipts, inbound texts, STOP, payments).
+
+Served at POST /webhooks/{provider}/{connection_id}/{kind}.
 
 The integration verifies the request (signature on the raw body, against the connection's
 secrets) and turns it into vendor-neutral events; this route applies them: a delivery update
 joins the message's history (and a failed WhatsApp follow-up falls back to SMS), an inbound
 WhatsApp message opens the caller's 24-hour window, STOP and START change the opt-out list for
-every channel. Nothing here knows a vendor.
+every channel, a verified payment marks its link or invoice paid (an invoice a notification only
+names is read back first). Nothing here knows a vendor.
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ from fastapi.responses import Response
 
 from integrations.common.spec import (
     InboundMessageEvent,
+    InvoiceChangedEvent,
     MessageStatusEvent,
     OptOutEvent,
     PaymentEvent,
     WebhookRejectedError,
     WebhookRequest,
 )
+from tool_server.dispatch.translate import from_exception
 from tool_server.errors import ErrorCode, ToolError
+from tool_server.payments_received import apply_payment, paid_invoice
 from tool_server.services import Services
 from tool_server.transports.http_errors import error_response
 
@@ -75,21 +81,17 @@ def build_webhooks_router(services: Services) -> APIRouter:
                 await services.messages.set_opt_out(stored.agent_id, event.phone, event.opted_out)
             elif isinstance(event, InboundMessageEvent):
                 await services.messages.record_inbound(stored.agent_id, event.phone, event.channel, event.received_at)
-            elif isinstance(event, PaymentEvent) and services.hook_events is not None:
-                # One event per paid object, however often the provider re-delivers its notification.
-                await services.hook_events.emit(
-                    stored.agent_id,
-                    "payment.completed",
-                    f"payment.completed:{provider}:{event.object_id}",
-                    {
-                        "provider": provider,
-                        "kind": event.kind,
-                        "payment_id": event.object_id,
-                        "amount_minor": event.amount_minor,
-                        "currency": event.currency.upper() if event.currency else None,
-                        "provider_event_id": event.event_id,
-                    },
-                )
+            elif isinstance(event, PaymentEvent):
+                await apply_payment(services, stored.agent_id, provider, event)
+            elif isinstance(event, InvoiceChangedEvent):
+                try:
+                    paid = await paid_invoice(services, stored.agent_id, connection_id, event)
+                except Exception as error:
+                    # Answered 503 so the provider delivers it again; nothing was marked.
+                    logger.warning("%s invoice %s could not be read back: %r", provider, event.invoice_id, error)
+                    return error_response(from_exception(error, f"{provider} invoice read-back").info())
+                if paid is not None:
+                    await apply_payment(services, stored.agent_id, provider, paid)
         return Response(content=reply.body, status_code=reply.status, media_type=reply.media_type)
 
     return router
