@@ -12,10 +12,12 @@ from integrations.quickbooks.sandbox import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_REFRESH_TOKEN,
+    SANDBOX_VERIFIER_TOKEN,
     TOKEN_PATH,
     build_sandbox,
 )
 from integrations.quickbooks.settings import QuickBooksSettings
+from integrations.quickbooks.webhooks import handle
 
 __all__ = ["SPEC", "QuickBooksConnector", "QuickBooksSettings"]
 
@@ -34,6 +36,7 @@ def _sandbox_connection(base_url: str) -> SandboxConnection:
             "client_id": SANDBOX_CLIENT_ID,
             "client_secret": SANDBOX_CLIENT_SECRET,
             "refresh_token": SANDBOX_REFRESH_TOKEN,
+            "verifier_token": SANDBOX_VERIFIER_TOKEN,
         },
     )
 
@@ -49,9 +52,12 @@ SPEC = IntegrationSpec(
     docs_url="https://developer.intuit.com/app/developer/qbo/docs/api/accounting/all-entities/invoice",
     settings_model=QuickBooksSettings,
     required_secrets=("client_id", "client_secret", "refresh_token"),
-    optional_secrets=("access_token", "expires_at"),
+    # The app's webhook Verifier Token (Intuit developer portal → Webhooks → Show token): changed
+    # invoices reach the server as they happen, at POST /webhooks/quickbooks/<connection_id>/events.
+    optional_secrets=("access_token", "expires_at", "verifier_token"),
     build=_build,
     sandbox=build_sandbox,
     sandbox_connection=_sandbox_connection,
     auth="oauth",
+    webhook=handle,
 )

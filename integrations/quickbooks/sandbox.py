@@ -4,6 +4,11 @@ Mounted under `/sandbox/quickbooks`, so `{base_url}/v3/company/{realmId}/custome
 the connector sends it. Auth is a Bearer token the emulator issued; errors, 401s and injected
 faults come in QuickBooks' `Fault` format. Writes honour `requestid`: a repeated one is answered
 with the first answer (success or Fault) and changes nothing.
+
+Control routes beside the kit's: `POST /_invoices/{invoice_id}/pay` plays the customer paying
+online; `POST /_webhook_endpoint` `{"url", "format"?}` subscribes the app's webhook endpoint
+(`format` "cloudevents", the default, or "legacy"), signed with `SANDBOX_VERIFIER_TOKEN`;
+`POST /_callbacks/deliver` posts the queued notifications, to loopback addresses only.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from integrations.common.callbacks import deliver, is_loopback
 from integrations.common.sandbox import Sandbox
 from integrations.quickbooks import sandbox_query
 from integrations.quickbooks.sandbox_state import (
@@ -24,9 +30,12 @@ from integrations.quickbooks.sandbox_state import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_REFRESH_TOKEN,
+    SANDBOX_VERIFIER_TOKEN,
+    WEBHOOK_FORMATS,
     QuickBooksFaultError,
     QuickBooksState,
     TokenError,
+    WebhookFormat,
     stamp,
 )
 
@@ -35,6 +44,7 @@ __all__ = [
     "SANDBOX_CLIENT_ID",
     "SANDBOX_CLIENT_SECRET",
     "SANDBOX_REFRESH_TOKEN",
+    "SANDBOX_VERIFIER_TOKEN",
     "TOKEN_PATH",
     "build_sandbox",
     "quickbooks_error",
@@ -223,6 +233,37 @@ class _Routes:
         }
         return JSONResponse(_envelope("CompanyInfo", info))
 
+    # -- control routes: the payer, the webhook subscription, delivery ---------------------------------
+
+    async def pay_invoice(self, request: Request) -> Response:
+        try:
+            payment = self.state.pay_invoice(request.path_params["invoice_id"])
+        except KeyError:
+            return JSONResponse({"error": "no such invoice"}, status_code=404)
+        return JSONResponse({"Payment": payment})
+
+    async def webhook_endpoint(self, request: Request) -> Response:
+        try:
+            asked = await request.json()
+        except ValueError:
+            asked = None
+        url = asked.get("url") if isinstance(asked, dict) else None
+        chosen = asked.get("format") if isinstance(asked, dict) else None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return JSONResponse({"error": 'give {"url": "http(s)://…", "format"?: "cloudevents"|"legacy"}'}, 400)
+        webhook_format: WebhookFormat | None = None
+        if chosen == "legacy" or chosen == "cloudevents":
+            webhook_format = chosen
+        elif chosen is not None:
+            return JSONResponse({"error": f"format is one of {list(WEBHOOK_FORMATS)}"}, status_code=400)
+        self.state.subscribe(url, webhook_format)
+        return JSONResponse({"url": url, "format": self.state.webhook_format, "loopback": is_loopback(url)})
+
+    async def deliver(self, _request: Request) -> Response:
+        delivered, skipped, retry = await deliver("quickbooks", self.state.take_callbacks())
+        self.state.requeue(retry)
+        return JSONResponse({"delivered": delivered, "skipped": skipped})
+
 
 def _lookup(record: dict[str, Any], path: str) -> Any:
     value: Any = record
@@ -256,6 +297,9 @@ def build_sandbox() -> Sandbox:
             Route(f"{_COMPANY}/invoice/{{record_id}}", api(routes.get_invoice), methods=["GET"]),
             Route(f"{_COMPANY}/invoice/{{record_id}}/send", api(routes.send_invoice, write=True), methods=["POST"]),
             Route(f"{_COMPANY}/companyinfo/{{record_id}}", api(routes.company_info), methods=["GET"]),
+            Route("/_invoices/{invoice_id}/pay", routes.pay_invoice, methods=["POST"]),
+            Route("/_webhook_endpoint", routes.webhook_endpoint, methods=["POST"]),
+            Route("/_callbacks/deliver", routes.deliver, methods=["POST"]),
         ],
         error=quickbooks_error,
         exempt_paths=(TOKEN_PATH,),

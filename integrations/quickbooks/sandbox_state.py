@@ -2,18 +2,28 @@
 
 Records are kept as QuickBooks' own JSON (`Id`, `SyncToken`, `MetaData`, `DisplayName`,
 `PrimaryPhone.FreeFormNumber`, `TotalAmt`, `Balance`, …), so the routes answer them as they are.
+
+Webhooks: once a notification URL is subscribed (`webhook_url`), paying an invoice queues one
+signed notification naming the Payment that was created and the Invoice whose Balance it changed,
+in the format `webhook_format` says (Intuit's CloudEvents array by default, or the legacy
+`eventNotifications` object). Tests `take_callbacks()` and post them into the server themselves.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import hashlib
+import hmac
+import json
 import secrets
 import threading
 import time
+import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,9 +32,15 @@ __all__ = [
     "SANDBOX_CLIENT_ID",
     "SANDBOX_CLIENT_SECRET",
     "SANDBOX_REFRESH_TOKEN",
+    "SANDBOX_VERIFIER_TOKEN",
+    "WEBHOOK_FORMATS",
+    "QuickBooksCallback",
     "QuickBooksFaultError",
     "QuickBooksState",
     "TokenError",
+    "WebhookFormat",
+    "notification",
+    "signed",
 ]
 
 REALM_ID = "9341453050298765"
@@ -40,6 +56,64 @@ SNAPSHOT_VERSION = 1
 # unconfirmed: the default terms of a new company (Net 30).
 DEFAULT_TERMS_DAYS = 30
 HOME_CURRENCY = "USD"
+# The app's webhook Verifier Token the emulator signs notifications with (sandbox only; the
+# sandbox connection stores the same value as its `verifier_token` secret).
+SANDBOX_VERIFIER_TOKEN = "sandbox-qbo-webhook-verifier-token-5c2e"
+WebhookFormat = Literal["legacy", "cloudevents"]
+WEBHOOK_FORMATS: tuple[str, ...] = get_args(WebhookFormat)
+# unconfirmed: what Intuit's CloudEvents `source` encodes (its sample shows "intuit.<base64>").
+_CLOUDEVENTS_SOURCE = "intuit." + base64.b64encode(b"sandbox-quickbooks-emulator").decode()
+# Legacy operation names → the verb in a CloudEvents type (qbo.<entity>.<verb>.v1).
+# unconfirmed: Intuit's samples show only "created"; "updated" is inferred from the pattern.
+_CLOUDEVENTS_VERBS = {"Create": "created", "Update": "updated", "Delete": "deleted", "Void": "voided"}
+
+
+@dataclass(frozen=True)
+class QuickBooksCallback:
+    """One signed webhook delivery: where, its headers, its raw JSON body."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def notification(
+    webhook_format: WebhookFormat, realm_id: str, entities: list[tuple[str, str, str]], at: datetime
+) -> Any:
+    """A webhook payload naming `entities` ((name, id, operation), e.g. ("Invoice", "130", "Update")).
+
+    Both shapes carry ids only, never the changed fields: the receiver reads the records back.
+    """
+    when = at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if webhook_format == "legacy":
+        # https://developer.intuit.com/app/developer/qbo/docs/develop/webhooks/managing-webhooks-notifications
+        changed = [{"name": name, "id": ident, "operation": op, "lastUpdated": when} for name, ident, op in entities]
+        return {"eventNotifications": [{"realmId": realm_id, "dataChangeEvent": {"entities": changed}}]}
+    # https://blogs.intuit.com/2025/11/12/upcoming-change-to-webhooks-payload-structure/
+    return [
+        {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": _CLOUDEVENTS_SOURCE,
+            "type": f"qbo.{name.lower()}.{_CLOUDEVENTS_VERBS[op]}.v1",
+            "datacontenttype": "application/json",
+            "time": when,
+            "intuitentityid": ident,
+            "intuitaccountid": realm_id,
+            "data": {},
+        }
+        for name, ident, op in entities
+    ]
+
+
+def signed(url: str, payload: Any, token: str = SANDBOX_VERIFIER_TOKEN) -> QuickBooksCallback:
+    """A delivery to `url` signed as Intuit signs: `intuit-signature` = base64(HMAC-SHA256(token, body))."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    signature = base64.b64encode(hmac.new(token.encode(), body, hashlib.sha256).digest()).decode()
+    # unconfirmed: Intuit may send CloudEvents as application/cloudevents+json (its migration guide
+    # warns of it); the emulator does, so a receiver that insists on application/json is caught.
+    media = "application/json" if isinstance(payload, dict) else "application/cloudevents+json"
+    return QuickBooksCallback(url, body, {"content-type": media, "intuit-signature": signature})
 
 
 class QuickBooksFaultError(Exception):
@@ -91,6 +165,10 @@ class _Snapshot(BaseModel):
     access_tokens: dict[str, float]
     refresh_tokens: list[str]
     requestids: dict[str, list[Any]]
+    # Absent from snapshots written before webhooks were emulated.
+    webhook_url: str | None = None
+    webhook_format: WebhookFormat = "cloudevents"
+    pending: list[dict[str, Any]] = []
 
 
 class QuickBooksState:
@@ -117,6 +195,10 @@ class QuickBooksState:
             # someone else changed the record just before an update (error 5010).
             self.faults_in_200: list[dict[str, Any]] = []
             self.stale_updates = 0
+            # The app's webhook endpoint, the payload format it asked for, and what is not delivered yet.
+            self.webhook_url: str | None = None
+            self.webhook_format: WebhookFormat = "cloudevents"
+            self.pending: list[QuickBooksCallback] = []
 
     def dump(self) -> dict[str, Any]:
         with self._lock:
@@ -151,6 +233,9 @@ class QuickBooksState:
                     "access_tokens": self.access_tokens,
                     "refresh_tokens": sorted(self.refresh_tokens),
                     "requestids": {rid: [status, body] for rid, (status, body) in self.requestids.items()},
+                    "webhook_url": self.webhook_url,
+                    "webhook_format": self.webhook_format,
+                    "pending": [{"url": c.url, "body": c.body.decode(), "headers": c.headers} for c in self.pending],
                 }
             )
 
@@ -174,6 +259,11 @@ class QuickBooksState:
             self.access_tokens = dict(saved.access_tokens)
             self.refresh_tokens = set(saved.refresh_tokens)
             self.requestids = requestids
+            self.webhook_url = saved.webhook_url
+            self.webhook_format = saved.webhook_format
+            self.pending = [
+                QuickBooksCallback(str(c["url"]), str(c["body"]).encode(), dict(c["headers"])) for c in saved.pending
+            ]
 
     # -- OAuth ------------------------------------------------------------------------------------
 
@@ -499,7 +589,10 @@ class QuickBooksState:
             return copy.deepcopy(found)
 
     def pay_invoice(self, invoice_id: str) -> dict[str, Any]:
-        """Record a payment of the invoice's whole balance (as a customer paying online would); the Payment."""
+        """Record a payment of the invoice's whole balance (as a customer paying online would); the Payment.
+
+        With a webhook endpoint subscribed, one signed notification is queued naming both records.
+        """
         with self._lock:
             found = self.invoices.get(invoice_id)
             if found is None:
@@ -507,6 +600,7 @@ class QuickBooksState:
             amount = _money(found["Balance"])
             found["Balance"] = 0.0
             found["SyncToken"] = str(int(found["SyncToken"]) + 1)
+            found["MetaData"]["LastUpdatedTime"] = stamp()
             customer_id = found["CustomerRef"]["value"]
             customer = self.customers.get(customer_id)
             if customer is not None:
@@ -523,7 +617,33 @@ class QuickBooksState:
                 "MetaData": self._meta(),
             }
             self.payments.append(payment)
+            if self.webhook_url is not None:
+                # A Payment notification cannot say which invoice it paid, but applying it changes the
+                # invoice's Balance, which QuickBooks notifies as an Invoice update.
+                # unconfirmed: that both arrive in the same aggregated delivery (Intuit batches per
+                # interval, so they usually do; a receiver must not rely on it).
+                changed = [("Payment", payment["Id"], "Create"), ("Invoice", invoice_id, "Update")]
+                payload = notification(self.webhook_format, REALM_ID, changed, datetime.now(UTC))
+                self.pending.append(signed(self.webhook_url, payload))
             return copy.deepcopy(payment)
+
+    def subscribe(self, url: str, webhook_format: WebhookFormat | None = None) -> None:
+        """Point the app's webhook endpoint at `url` (and switch the payload format, if given)."""
+        with self._lock:
+            self.webhook_url = url
+            if webhook_format is not None:
+                self.webhook_format = webhook_format
+
+    def take_callbacks(self) -> list[QuickBooksCallback]:
+        """The signed notifications not yet taken, oldest first; they leave the queue."""
+        with self._lock:
+            taken, self.pending = self.pending, []
+            return taken
+
+    def requeue(self, callbacks: list[QuickBooksCallback]) -> None:
+        """Put back the notifications a delivery could not hand over, ahead of newer ones."""
+        with self._lock:
+            self.pending[:0] = callbacks
 
     def rows(self, entity: str) -> list[dict[str, Any]]:
         with self._lock:
