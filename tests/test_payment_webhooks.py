@@ -12,11 +12,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from integrations.common.sandbox import Fault
 from tests.conftest import AgentFactory, CallerFactory
 from tests.support.hook_subscriber import Subscriber, serve_subscriber
 from tests.support.provider_kit import agent_on_emulators
 from tests.support.sandbox_server import ServedSandboxes
 from tool_server.agents import CreatedAgent
+from tool_server.postcall.followups import FollowUps
 from tool_server.services import Services
 from tool_server.settings import ServerSettings
 
@@ -117,3 +119,44 @@ async def test_a_forged_or_unsigned_stripe_webhook_is_refused_and_delivers_nothi
     assert altered.status_code == 401
     assert unsigned.status_code == 401
     assert subscriber.received == []
+
+
+async def test_a_paid_link_made_for_a_phone_gets_one_receipt_and_its_status_needs_no_stripe_round_trip(
+    make_agent: AgentFactory,
+    make_caller: CallerFactory,
+    http: httpx.AsyncClient,
+    services: Services,
+    sandboxes: ServedSandboxes,
+) -> None:
+    created: CreatedAgent = await agent_on_emulators(["stripe", "twilio"], make_agent, services, sandboxes)
+    connection_id = created.agent.connections["payments"].id
+    stripe = sandboxes.sandboxes["stripe"].state
+    stripe.webhook_url = f"{services.settings.public_url}/webhooks/stripe/{connection_id}/events"
+    await services.followups.set(created.agent.id, FollowUps(payment_receipt=True))
+    caller = await make_caller("http", created)
+    link = await caller.call(
+        "create_payment_link",
+        {"amount_minor": 4900, "description": "Deposit", "customer_phone": "+14155550123"},
+        call_id="c-2",
+    )
+    link_id = link.unwrap()["payment_link"]["payment_link_id"]
+    stripe.pay(link_id)
+    [callback] = stripe.take_callbacks()
+
+    answers = await asyncio.gather(
+        *(http.post(urlsplit(callback.url).path, content=callback.body, headers=callback.headers) for _ in range(3))
+    )
+    texts = sandboxes.sandboxes["twilio"].state.messages
+    deadline = asyncio.get_running_loop().time() + 15
+    while not any("received your payment" in str(text.get("body")) for text in texts):
+        assert asyncio.get_running_loop().time() < deadline, "no receipt was texted"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    sandboxes.sandboxes["stripe"].inject(Fault(kind="server_error", status=503, times=0))
+    status = await caller.call("get_payment_status", {"payment_link_id": link_id})
+
+    assert {answer.status_code for answer in answers} == {200}
+    [receipt] = [text for text in texts if "received your payment" in str(text.get("body"))]
+    assert receipt["to"] == "+14155550123"
+    assert "$49.00" in receipt["body"]
+    assert status.unwrap()["payment_link"]["status"] == "paid"

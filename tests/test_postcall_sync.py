@@ -286,13 +286,14 @@ def test_followups_set_changes_only_what_it_names_and_refuses_a_bad_url(database
     created = json.loads(cli(database_url, "agents", "create", "--name", "Clinic").stdout)
     agent_id = created["id"]
 
-    first = cli(database_url, "followups", "set", agent_id, "--confirmation-sms")
+    first = cli(database_url, "followups", "set", agent_id, "--confirmation-sms", "--payment-receipt")
     second = cli(database_url, "followups", "set", agent_id, "--team-channel-url", "https://hooks.example.com/T1")
     bad = cli(database_url, "followups", "set", agent_id, "--forward-url", "not a url")
 
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
     shown = json.loads(cli(database_url, "followups", "show", agent_id).stdout)
     assert shown["confirmation_sms"] is True
+    assert shown["payment_receipt"] is True
     assert shown["team_channel_url"] == "https://hooks.example.com/T1"
     assert bad.returncode == 2
     assert "forward_url" in bad.stderr

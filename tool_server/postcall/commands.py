@@ -69,6 +69,7 @@ def add_commands(commands: Any) -> None:
         ("--confirmation-email", "email the caller the confirmation too"),
         ("--team-summary", "post each call's summary to the connected team channel (Slack)"),
         ("--workflow-event", "trigger the connected automation (Zapier) with call.completed"),
+        ("--payment-receipt", "text a receipt when a payment link or invoice made here is paid"),
     ):
         set_followups.add_argument(
             flag, action=argparse.BooleanOptionalAction, default=None, help=f"{what} (default: unchanged)"
@@ -167,7 +168,14 @@ async def set_followups(services: Services, args: argparse.Namespace) -> int:
     if await services.agents.get(args.agent_id) is None:
         return _fail(f"no agent {args.agent_id!r}")
     current = (await services.followups.get(args.agent_id)).model_dump(mode="json")
-    for name in ("confirmation_sms", "confirmation_whatsapp", "confirmation_email", "team_summary", "workflow_event"):
+    for name in (
+        "confirmation_sms",
+        "confirmation_whatsapp",
+        "confirmation_email",
+        "team_summary",
+        "workflow_event",
+        "payment_receipt",
+    ):
         if getattr(args, name) is not None:
             current[name] = getattr(args, name)
     if args.whatsapp_template is not None:
