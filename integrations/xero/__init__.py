@@ -12,9 +12,11 @@ from integrations.xero.sandbox import (
     SANDBOX_CLIENT_SECRET,
     SANDBOX_REFRESH_TOKEN,
     SANDBOX_TENANT_ID,
+    SANDBOX_WEBHOOK_KEY,
     build_sandbox,
 )
 from integrations.xero.settings import XeroSettings
+from integrations.xero.webhooks import WEBHOOK_KEY_SECRET, handle
 
 __all__ = ["SPEC", "XeroConnector", "XeroSettings"]
 
@@ -32,6 +34,7 @@ def _sandbox_connection(base_url: str) -> SandboxConnection:
             "client_id": SANDBOX_CLIENT_ID,
             "client_secret": SANDBOX_CLIENT_SECRET,
             "refresh_token": SANDBOX_REFRESH_TOKEN,
+            WEBHOOK_KEY_SECRET: SANDBOX_WEBHOOK_KEY,
         },
     )
 
@@ -47,9 +50,11 @@ SPEC = IntegrationSpec(
     docs_url="https://developer.xero.com/documentation/api/accounting/overview",
     settings_model=XeroSettings,
     required_secrets=("client_id", "client_secret", "refresh_token"),
-    optional_secrets=("access_token", "expires_at"),
+    # The app's webhook key (its Webhooks page): changed invoices reach the server as they happen.
+    optional_secrets=("access_token", "expires_at", WEBHOOK_KEY_SECRET),
     build=_build,
     sandbox=build_sandbox,
     sandbox_connection=_sandbox_connection,
     auth="oauth",
+    webhook=handle,
 )

@@ -4,6 +4,11 @@ Mounted under `/sandbox/xero`: `{base_url}/api.xro/2.0/Contacts` and `{identity_
 are served where the SDK and the token manager send them once both URLs point at the sandbox.
 Every API answer carries Xero's `X-DayLimit-Remaining`, `X-MinLimit-Remaining` and
 `X-AppMinLimit-Remaining` headers; injected 429s add `Retry-After` and `X-Rate-Limit-Problem`.
+
+Control routes (beside the kit's): `POST /_invoices/{invoice_id}/pay` records a full payment (and
+queues its INVOICE UPDATE delivery); `POST /_webhook_endpoint` `{"url"}` sets the app's delivery
+URL and queues intent to receive (one empty payload signed with `SANDBOX_WEBHOOK_KEY`, one signed
+wrongly); `POST /_callbacks/deliver` posts the queued deliveries, loopback only.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from integrations.common.callbacks import deliver, is_loopback
 from integrations.common.sandbox import Sandbox
 from integrations.xero.sandbox_state import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     SANDBOX_REFRESH_TOKEN,
     SANDBOX_TENANT_ID,
+    SANDBOX_WEBHOOK_KEY,
     TokenError,
     XeroError,
     XeroState,
@@ -36,6 +43,7 @@ __all__ = [
     "SANDBOX_CLIENT_SECRET",
     "SANDBOX_REFRESH_TOKEN",
     "SANDBOX_TENANT_ID",
+    "SANDBOX_WEBHOOK_KEY",
     "build_sandbox",
     "xero_error",
 ]
@@ -242,6 +250,27 @@ class _Routes:
         url = self.state.online_invoice_url(request.path_params["invoice_id"])
         return JSONResponse(_envelope(OnlineInvoices=[{"OnlineInvoiceUrl": url}]))
 
+    async def pay_invoice(self, request: Request) -> Response:
+        try:
+            return JSONResponse(_envelope(Invoices=[self.state.pay_invoice(request.path_params["invoice_id"])]))
+        except KeyError:
+            return JSONResponse({"error": "no such invoice"}, status_code=404)
+
+    async def webhook_endpoint(self, request: Request) -> Response:
+        try:
+            url = (await request.json()).get("url")
+        except (ValueError, AttributeError):
+            url = None
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return JSONResponse({"error": 'give {"url": "http(s)://…"}'}, status_code=400)
+        self.state.subscribe(url)
+        return JSONResponse({"url": url, "loopback": is_loopback(url)})
+
+    async def deliver_callbacks(self, _request: Request) -> Response:
+        delivered, skipped, retry = await deliver("xero", self.state.take_callbacks())
+        self.state.requeue(retry)
+        return JSONResponse({"delivered": delivered, "skipped": skipped})
+
 
 def build_sandbox() -> Sandbox:
     """A fresh Xero emulator: one empty organisation with the sandbox OAuth app connected."""
@@ -262,6 +291,9 @@ def build_sandbox() -> Sandbox:
             Route(f"{API}/Invoices/{{invoice_id}}", api(routes.get_invoice), methods=["GET"]),
             Route(f"{API}/Invoices/{{invoice_id}}/Email", api(routes.email_invoice), methods=["POST"]),
             Route(f"{API}/Invoices/{{invoice_id}}/OnlineInvoice", api(routes.online_invoice), methods=["GET"]),
+            Route("/_invoices/{invoice_id}/pay", routes.pay_invoice, methods=["POST"]),
+            Route("/_webhook_endpoint", routes.webhook_endpoint, methods=["POST"]),
+            Route("/_callbacks/deliver", routes.deliver_callbacks, methods=["POST"]),
         ],
         error=xero_error,
         exempt_paths=("/connect/token",),

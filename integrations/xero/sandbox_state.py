@@ -1,9 +1,15 @@
-"""The Xero emulator's in-memory organisation: contacts, invoices, OAuth tokens and idempotency answers."""
+"""The Xero emulator's in-memory organisation: contacts, invoices, OAuth tokens, idempotency answers and
+the signed webhook deliveries Xero would make (`take_callbacks`)."""
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
+import hmac
+import json
 import secrets
+import string
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -18,9 +24,12 @@ __all__ = [
     "SANDBOX_CLIENT_SECRET",
     "SANDBOX_REFRESH_TOKEN",
     "SANDBOX_TENANT_ID",
+    "SANDBOX_WEBHOOK_KEY",
     "TokenError",
+    "XeroCallback",
     "XeroError",
     "XeroState",
+    "signed",
     "xero_date",
 ]
 
@@ -28,6 +37,9 @@ SANDBOX_CLIENT_ID = "sandbox-xero-client"
 SANDBOX_CLIENT_SECRET = "sandbox-xero-secret"
 SANDBOX_REFRESH_TOKEN = "sandbox-xero-refresh-0"
 SANDBOX_TENANT_ID = "a3b5c7d9-0000-4000-8000-00000000e001"
+# The app's webhook key the emulator signs deliveries with (sandbox only; Xero shows the real one
+# on the app's Webhooks page).
+SANDBOX_WEBHOOK_KEY = "sandbox-xero-webhook-key"
 # Xero access tokens last 30 minutes (developer.xero.com/documentation/guides/oauth2/token-types).
 ACCESS_TOKEN_SECONDS = 1800
 # Per-tenant limits (developer.xero.com/documentation/guides/oauth2/limits).
@@ -96,6 +108,29 @@ def _money(value: Decimal) -> float:
     return float(value.quantize(Decimal("0.01")))
 
 
+@dataclass(frozen=True)
+class XeroCallback:
+    """One webhook delivery Xero would make: where, its headers, its raw JSON body."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def signed(url: str, payload: dict[str, Any], key: str = SANDBOX_WEBHOOK_KEY) -> XeroCallback:
+    """A delivery to `url` signed as Xero signs: `x-xero-signature` = base64(HMAC-SHA256(key, body))."""
+    # https://developer.xero.com/documentation/guides/webhooks/configuring-your-server (intent to receive)
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    digest = hmac.new(key.encode(), body, hashlib.sha256).digest()
+    headers = {"content-type": "application/json; charset=utf-8", "x-xero-signature": base64.b64encode(digest).decode()}
+    return XeroCallback(url, body, headers)
+
+
+def _entropy() -> str:
+    # The docs' samples show 20 upper-case letters ("LUWDSUDGSWNZVALZXBEV").
+    return "".join(secrets.choice(string.ascii_uppercase) for _ in range(20))
+
+
 @dataclass
 class _Tokens:
     refresh: set[str] = field(default_factory=lambda: {SANDBOX_REFRESH_TOKEN})
@@ -121,6 +156,10 @@ class XeroState:
             self.invoice_counter = 0
             self.day_used = 0
             self.minute_used: dict[str, int] = {}
+            # The app's webhook delivery URL, the deliveries not yet made, the last event sequence.
+            self.webhook_url: str | None = None
+            self.pending: list[XeroCallback] = []
+            self.event_sequence = 0
 
     def dump(self) -> dict[str, Any]:
         with self._lock:
@@ -153,6 +192,9 @@ class XeroState:
                     "access_tokens": self.tokens.access,
                     "invoice_counter": self.invoice_counter,
                     "day_used": self.day_used,
+                    "webhook_url": self.webhook_url,
+                    "pending": [{"url": c.url, "body": c.body.decode(), "headers": c.headers} for c in self.pending],
+                    "event_sequence": self.event_sequence,
                 }
             )
 
@@ -172,6 +214,11 @@ class XeroState:
             self.invoice_counter = int(data["invoice_counter"])
             self.day_used = int(data["day_used"])
             self.minute_used = {}
+            # Snapshots saved before webhooks were emulated have none of these.
+            self.webhook_url = data.get("webhook_url")
+            pending = data.get("pending", [])
+            self.pending = [XeroCallback(c["url"], c["body"].encode(), dict(c["headers"])) for c in pending]
+            self.event_sequence = int(data.get("event_sequence", 0))
 
     # -- OAuth (identity.xero.com/connect/token) ------------------------------------------------------
 
@@ -448,4 +495,66 @@ class XeroState:
             invoice["AmountPaid"] = invoice["Total"]
             invoice["AmountDue"] = 0.0
             invoice["Status"] = "PAID"
+            # A payment updates the invoice, which Xero notifies as an INVOICE UPDATE.
+            self.queue_event("INVOICE", invoice_id, "UPDATE")
             return copy.deepcopy(invoice)
+
+    # -- webhooks ---------------------------------------------------------------------------------------
+
+    def subscribe(self, url: str) -> None:
+        """Set the app's delivery URL; as in Xero's portal, intent to receive is then sent to it."""
+        with self._lock:
+            self.webhook_url = url
+            self.send_intent_to_receive()
+
+    def send_intent_to_receive(self) -> None:
+        """Queue an intent-to-receive pair: an empty payload signed correctly, another signed wrongly.
+
+        Xero wants 200 (no body) for the first and 401 for the second before it sends events.
+        unconfirmed: how many of each Xero sends; its docs say "a series", one of each is queued.
+        """
+        with self._lock:
+            if self.webhook_url is None:
+                return
+            for key in (SANDBOX_WEBHOOK_KEY, f"not-{SANDBOX_WEBHOOK_KEY}"):
+                # The docs' sample: sequences 0 (below the OpenAPI schema's minimum of 1).
+                payload = {"events": [], "firstEventSequence": 0, "lastEventSequence": 0, "entropy": _entropy()}
+                self.pending.append(signed(self.webhook_url, payload, key))
+
+    def queue_event(self, category: str, resource_id: str, event_type: str = "UPDATE") -> None:
+        """Queue one signed delivery of one event (`INVOICE` or `CONTACT`), if a URL is subscribed."""
+        # https://developer.xero.com/documentation/guides/webhooks/overview (the payload)
+        with self._lock:
+            if self.webhook_url is None:
+                return
+            self.event_sequence += 1
+            collection = {"INVOICE": "Invoices", "CONTACT": "Contacts"}.get(category, category.title())
+            moment = datetime.now(UTC)
+            event = {
+                "resourceUrl": f"https://api.xero.com/api.xro/2.0/{collection}/{resource_id}",
+                "resourceId": resource_id,
+                # As in the schema's example: UTC, milliseconds, no offset.
+                "eventDateUtc": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}",
+                "eventType": event_type,
+                "eventCategory": category,
+                "tenantId": SANDBOX_TENANT_ID,
+                "tenantType": "ORGANISATION",
+            }
+            payload = {
+                "events": [event],
+                "firstEventSequence": self.event_sequence,
+                "lastEventSequence": self.event_sequence,
+                "entropy": _entropy(),
+            }
+            self.pending.append(signed(self.webhook_url, payload))
+
+    def take_callbacks(self) -> list[XeroCallback]:
+        """The deliveries not yet taken, oldest first; they leave the queue."""
+        with self._lock:
+            taken, self.pending = self.pending, []
+            return taken
+
+    def requeue(self, callbacks: list[XeroCallback]) -> None:
+        """Put back, first in line, deliveries whose receiver did not answer."""
+        with self._lock:
+            self.pending[:0] = callbacks
