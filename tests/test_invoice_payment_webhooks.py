@@ -28,7 +28,7 @@ from tool_server.settings import ServerSettings
 pytestmark = pytest.mark.usefixtures("fresh_sandboxes")
 
 # Every accounting provider whose emulator sends a signed payment notification.
-PROVIDERS = ["square"]
+PROVIDERS = ["square", "quickbooks", "xero"]
 PHONE = "+14155550123"
 
 
@@ -168,3 +168,47 @@ async def test_whoever_the_invoice_was_made_for_gets_one_receipt_however_often_t
     [receipt] = receipts(sandboxes)
     assert receipt["to"] == PHONE
     assert "$240.00" in receipt["body"]
+
+
+@pytest.mark.parametrize("provider", ["quickbooks", "xero"])
+async def test_a_notification_that_cannot_be_read_back_is_answered_502_and_counts_when_delivered_again(
+    provider: str,
+    make_agent: AgentFactory,
+    make_caller: CallerFactory,
+    services: Services,
+    http: httpx.AsyncClient,
+    sandboxes: ServedSandboxes,
+) -> None:
+    created = await books_agent(provider, make_agent, services, sandboxes)
+    caller = await make_caller("http", created)
+    invoice_id, [callback] = await paid_invoice(caller, provider, sandboxes)
+
+    sandboxes.sandboxes[provider].inject(Fault(kind="server_error", status=503, times=0))
+    while_down = await http.post(urlsplit(callback.url).path, content=callback.body, headers=callback.headers)
+    marked_while_down = await services.payments.get(created.agent.id, provider, invoice_id)
+    sandboxes.sandboxes[provider].faults.clear()
+    again = await post(http, callback)
+    marked = await services.payments.get(created.agent.id, provider, invoice_id)
+
+    # The provider delivers again on any non-2xx; nothing was marked from a read that failed.
+    assert while_down.status_code == 502
+    assert while_down.json()["error"]["retryable"] is True
+    assert marked_while_down is not None
+    assert marked_while_down.status == "open"
+    assert again == 200
+    assert marked is not None
+    assert marked.status == "paid"
+
+
+async def test_a_signed_notification_for_an_invoice_not_in_these_books_is_acknowledged_and_ignored(
+    make_agent: AgentFactory, services: Services, http: httpx.AsyncClient, sandboxes: ServedSandboxes
+) -> None:
+    created = await books_agent("xero", make_agent, services, sandboxes)
+    xero = sandboxes.sandboxes["xero"].state
+    xero.queue_event("INVOICE", "0b6c8f3e-0000-4000-8000-000000000000", "UPDATE")
+    [callback] = xero.take_callbacks()
+
+    answer = await post(http, callback)
+
+    assert answer == 200
+    assert await services.payments.get(created.agent.id, "xero", "0b6c8f3e-0000-4000-8000-000000000000") is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from integrations.capabilities.errors import NotFoundError
 from integrations.common.spec import InvoiceChangedEvent, PaymentEvent
 from tool_server.services import Services
 
@@ -31,8 +32,12 @@ async def paid_invoice(
     if agent is None or connection is None or connection.id != connection_id:
         return None  # the connection no longer keeps this agent's books
     books = services.providers.for_agent(agent).accounting()
-    async with asyncio.timeout(services.dispatcher.deadlines.read_seconds):
-        invoice = await books.get_invoice(event.invoice_id)
+    try:
+        async with asyncio.timeout(services.dispatcher.deadlines.read_seconds):
+            invoice = await books.get_invoice(event.invoice_id)
+    except NotFoundError:
+        # Not in these books: one app's webhooks cover every company connected to it.
+        return None
     if invoice.status != "paid":
         return None
     return PaymentEvent(invoice.id, "invoice", event.event_id, invoice.total_minor, invoice.currency)
