@@ -47,7 +47,7 @@ def test_a_sandbox_agent_is_connected_to_every_emulator_and_each_connection_work
         "email": "sendgrid",
         "team": "slack",
         "automation": "zapier",
-        "accounting": "quickbooks",
+        "accounting": "stripe",
     }
     assert agent["connections"]["payments"]["settings"]["base_url"] == sandboxes.url("stripe")
     assert "secret" not in created.stdout.lower()
@@ -60,7 +60,6 @@ def test_a_sandbox_agent_is_connected_to_every_emulator_and_each_connection_work
         "sendgrid": "ok",
         "slack": "ok",
         "zapier": "ok",
-        "quickbooks": "ok",
     }
 
 

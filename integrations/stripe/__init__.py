@@ -1,4 +1,5 @@
-"""Stripe: payment links as hosted Checkout Sessions, with an offline emulator."""
+"""Stripe: payment links as hosted Checkout Sessions (payments), customers and emailed invoices (accounting),
+with an offline emulator."""
 
 from __future__ import annotations
 
@@ -33,12 +34,15 @@ def _sandbox_connection(base_url: str) -> SandboxConnection:
 
 SPEC = IntegrationSpec(
     name="stripe",
-    capabilities=frozenset({"payments"}),
-    description="Stripe: hosted Checkout payment links, paid by card; payers become Stripe customers.",
+    capabilities=frozenset({"accounting", "payments"}),
+    description=(
+        "Stripe: hosted Checkout payment links, paid by card; customers and invoices emailed by Stripe, "
+        "paid on Stripe's hosted invoice page."
+    ),
     docs_url="https://docs.stripe.com/api/checkout/sessions",
     settings_model=StripeSettings,
     required_secrets=("api_key",),
-    # The webhook endpoint's signing secret (whsec_…): payments reach the server as they happen.
+    # The webhook endpoint's signing secret (whsec_…): paid links and paid invoices reach the server as they happen.
     optional_secrets=("webhook_secret",),
     build=_build,
     sandbox=build_sandbox,

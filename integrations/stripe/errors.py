@@ -24,8 +24,10 @@ PROVIDER = "stripe"
 _MAX_DETAIL = 200
 
 
-def translate(error: stripe.StripeError, *, missing: tuple[str, str] | None = None) -> IntegrationError:
-    """The shared error for one SDK exception.
+def translate(
+    error: stripe.StripeError, *, missing: tuple[str, str] | None = None, capability: str = "payments"
+) -> IntegrationError:
+    """The shared error for one SDK exception; `capability` is the one the failing connection serves.
 
     `missing` is the (kind, id) a 404 `resource_missing` means on this call, e.g.
     ("payment_link", "cs_test_…"); without it a 404 is an upstream error like any other 4xx.
@@ -39,7 +41,7 @@ def translate(error: stripe.StripeError, *, missing: tuple[str, str] | None = No
     if isinstance(error, stripe.AuthenticationError):
         # A 401 is a rolled, deleted or mistyped secret key: no retry can fix it. Stripe's own
         # message echoes part of the key, so it is deliberately not passed on.
-        return ProviderNotConnectedError("payments", "Stripe rejected the API key; reconnect stripe with a valid key")
+        return ProviderNotConnectedError(capability, "Stripe rejected the API key; reconnect stripe with a valid key")
     if isinstance(error, stripe.APIConnectionError):
         # Timeouts and refused connections are worth another attempt; TLS failures are not.
         return UpstreamError(PROVIDER, "could not reach Stripe", retryable=error.should_retry)

@@ -1,11 +1,12 @@
-"""The Stripe emulator: the customer and Checkout Session endpoints the connector uses, at Stripe's paths.
+"""The Stripe emulator: the customer, Checkout Session and invoice endpoints the connector uses, at Stripe's paths.
 
 It answers like api.stripe.com: Bearer (or Basic) secret-key auth with Stripe's 401 bodies,
 form-encoded bracket parameters, unknown parameters refused as `parameter_unknown` (the known
 ones are stripe-python's typed params, i.e. the current API), Idempotency-Key replay on every POST,
 cursor pagination (`limit`, `starting_after`, `ending_before`, `has_more`), search pages
 (`page`, `next_page`), `expand`, and errors as {"error": {type, code, message, param, doc_url}}
-with a Request-Id header. `POST /_pay/{session}` plays the payer completing the hosted page.
+with a Request-Id header. `POST /_pay/{session}` plays the payer completing the hosted Checkout page,
+`POST /_invoices/{invoice}/pay` the customer paying a hosted invoice (and queues `invoice.paid`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from stripe import RequestOptions
-from stripe.params import CustomerCreateParams, CustomerListParams, CustomerRetrieveParams, CustomerSearchParams
+from stripe.params import (
+    CustomerCreateParams,
+    CustomerListParams,
+    CustomerRetrieveParams,
+    CustomerSearchParams,
+    InvoiceCreateParams,
+    InvoiceFinalizeInvoiceParams,
+    InvoiceItemCreateParams,
+    InvoiceListParams,
+    InvoicePayParams,
+    InvoiceRetrieveParams,
+    InvoiceSendInvoiceParams,
+    InvoiceVoidInvoiceParams,
+)
 from stripe.params.checkout import SessionCreateParams, SessionExpireParams, SessionListParams, SessionRetrieveParams
 
 from integrations.common.callbacks import deliver
 from integrations.common.sandbox import Sandbox
+from integrations.stripe.sandbox_invoices import InvoiceBook
 from integrations.stripe.sandbox_state import Remembered, StripeState
 from integrations.stripe.sandbox_wire import ApiError, decode_form, error_response, integer, invalid, parse_search
 from integrations.stripe.sandbox_wire import request_id as new_request_id
@@ -57,6 +72,7 @@ class StripeEmulator:
         endpoint = self._endpoint
         return [
             Route("/_pay/{session}", self._pay, methods=["POST"]),
+            Route("/_invoices/{invoice}/pay", self._pay_invoice, methods=["POST"]),
             Route("/_webhook_endpoint", self._webhook_endpoint, methods=["POST"]),
             Route("/_callbacks/deliver", self._deliver, methods=["POST"]),
             Route("/v1/customers", endpoint(self.create_customer, CustomerCreateParams), methods=["POST"]),
@@ -77,6 +93,7 @@ class StripeEmulator:
                 endpoint(self.expire_session, SessionExpireParams),
                 methods=["POST"],
             ),
+            *self._invoice_routes(),
             Route("/{path:path}", self._unrecognized, methods=["GET", "POST", "DELETE", "PUT", "PATCH"]),
         ]
 
@@ -115,6 +132,52 @@ class StripeEmulator:
         if "total_count" in _expansions(params):
             result["total_count"] = len(found)
         return result
+
+    # -- invoices: https://docs.stripe.com/api/invoices and https://docs.stripe.com/api/invoiceitems ----
+
+    def _invoice_routes(self) -> list[BaseRoute]:
+        endpoint, one = self._endpoint, "/v1/invoices/{invoice}"
+
+        def act(action: Callable[[InvoiceBook, str, Params], dict[str, Any]]) -> Handler:
+            # The book is looked up per request: `reset()` and `restore()` give the state a new one.
+            return lambda path, params: self._invoice_expanded(
+                action(self.state.books, path["invoice"], params), params
+            )
+
+        return [
+            Route("/v1/invoices", endpoint(self.create_invoice, InvoiceCreateParams), methods=["POST"]),
+            Route("/v1/invoices", endpoint(self.list_invoices, InvoiceListParams), methods=["GET"]),
+            Route(one, endpoint(act(lambda b, i, _: b.invoice(i)), InvoiceRetrieveParams), methods=["GET"]),
+            Route(
+                f"{one}/finalize", endpoint(act(InvoiceBook.finalize), InvoiceFinalizeInvoiceParams), methods=["POST"]
+            ),
+            Route(f"{one}/send", endpoint(act(lambda b, i, _: b.send(i)), InvoiceSendInvoiceParams), methods=["POST"]),
+            Route(f"{one}/pay", endpoint(act(InvoiceBook.pay), InvoicePayParams), methods=["POST"]),
+            Route(f"{one}/void", endpoint(act(lambda b, i, _: b.void(i)), InvoiceVoidInvoiceParams), methods=["POST"]),
+            Route("/v1/invoiceitems", endpoint(self.create_invoice_item, InvoiceItemCreateParams), methods=["POST"]),
+        ]
+
+    def create_invoice(self, _path: PathParams, params: Params) -> dict[str, Any]:
+        return self._invoice_expanded(self.state.books.create(params), params)
+
+    def list_invoices(self, _path: PathParams, params: Params) -> dict[str, Any]:
+        invoices = self.state.books.newest(params)
+        page = _page(invoices, params, "invoice", "/v1/invoices")
+        page["data"] = [self._invoice_expanded(invoice, params, prefix="data.") for invoice in page["data"]]
+        return page
+
+    def create_invoice_item(self, _path: PathParams, params: Params) -> dict[str, Any]:
+        if _expansions(params):
+            raise ApiError(400, f"This property cannot be expanded ({_expansions(params)[0]}).", param="expand")
+        return self.state.books.add_item(params)
+
+    def _invoice_expanded(self, invoice: dict[str, Any], params: Params, prefix: str = "") -> dict[str, Any]:
+        for field in _expansions(params):
+            if field == f"{prefix}customer":
+                invoice["customer"] = self.state.customer(invoice["customer"])
+            else:
+                raise ApiError(400, f"This property cannot be expanded ({field}).", param="expand")
+        return invoice
 
     # -- checkout sessions: https://docs.stripe.com/api/checkout/sessions -----------------------------
 
@@ -208,6 +271,12 @@ class StripeEmulator:
     async def _pay(self, request: Request) -> Response:
         try:
             return JSONResponse(self.state.pay(request.path_params["session"]))
+        except ApiError as error:
+            return error.response()
+
+    async def _pay_invoice(self, request: Request) -> Response:
+        try:
+            return JSONResponse(self.state.pay_invoice(request.path_params["invoice"]))
         except ApiError as error:
             return error.response()
 

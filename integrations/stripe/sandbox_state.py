@@ -1,4 +1,4 @@
-"""The emulator's in-memory Stripe account: customers, Checkout Sessions, payments, idempotency keys.
+"""The emulator's in-memory Stripe account: customers, Checkout Sessions, invoices, payments, idempotency keys.
 
 What a new object looks like is `sandbox_objects`'; what happens to it afterwards (expiry, payment,
 idempotent replays) is here. https://docs.stripe.com/api/checkout/sessions
@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from integrations.stripe.sandbox_events import StripeCallback, event, signed
+from integrations.stripe.sandbox_invoices import InvoiceBook
 from integrations.stripe.sandbox_objects import checkout_line_items, customer_object, session_object
 from integrations.stripe.sandbox_wire import ApiError, integer, invalid, missing, new_id, no_such
 
@@ -59,6 +60,11 @@ class _Snapshot(BaseModel):
     payment_intent_data: dict[str, dict[str, Any]]
     payments: list[dict[str, Any]]
     idempotency: dict[str, _SavedAnswer]
+    # Added with invoicing; a snapshot from before has none.
+    invoices: dict[str, dict[str, Any]] = {}
+    invoice_items: dict[str, dict[str, Any]] = {}
+    invoice_emails: list[dict[str, Any]] = []
+    invoice_sequences: dict[str, int] = {}
 
 
 # The API version the emulator's events say they were rendered in (the one its answers follow).
@@ -80,6 +86,7 @@ class StripeState:
         self.payment_intent_data: dict[str, dict[str, Any]] = {}
         self.payments: list[dict[str, Any]] = []
         self.idempotency: dict[str, Remembered] = {}
+        self.books = InvoiceBook(self.customer, self.now)
         # The webhook endpoint the account delivers events to, and what it has not delivered yet.
         self.webhook_url: str | None = None
         self.pending: list[StripeCallback] = []
@@ -91,6 +98,9 @@ class StripeState:
                 {**self.session(session_id), "line_items": self.line_items[session_id]} for session_id in self.sessions
             ],
             "payments": self.payments,
+            "invoices": list(self.books.invoices.values()),
+            "invoiceitems": list(self.books.items.values()),
+            "invoice_emails": self.books.emails,
             "idempotency_keys": sorted(self.idempotency),
         }
 
@@ -108,6 +118,10 @@ class StripeState:
                 )
                 for key, answer in self.idempotency.items()
             },
+            invoices=self.books.invoices,
+            invoice_items=self.books.items,
+            invoice_emails=self.books.emails,
+            invoice_sequences=self.books.sequences,
         )
         # A JSON dump builds new containers all the way down: nothing is shared with the state.
         return saved.model_dump(mode="json")
@@ -120,7 +134,7 @@ class StripeState:
         sessions = set(saved.sessions)
         if sessions != set(saved.line_items) or sessions != set(saved.payment_intent_data):
             raise ValueError("saved sessions, line items and payment intent data name different sessions")
-        for objects in (saved.customers, saved.sessions):
+        for objects in (saved.customers, saved.sessions, saved.invoices, saved.invoice_items):
             for object_id, stripe_object in objects.items():
                 if stripe_object.get("id") != object_id:
                     raise KeyError(f"saved object {object_id!r} does not carry its own id")
@@ -133,6 +147,10 @@ class StripeState:
             key: Remembered(answer.fingerprint, answer.status, answer.body, answer.request_id)
             for key, answer in saved.idempotency.items()
         }
+        self.books.invoices = saved.invoices
+        self.books.items = saved.invoice_items
+        self.books.emails = saved.invoice_emails
+        self.books.sequences = saved.invoice_sequences
 
     def expire_access_tokens(self) -> None:
         """Nothing to expire: Stripe authenticates with API keys, not OAuth tokens."""
@@ -152,6 +170,11 @@ class StripeState:
         customer = customer_object(params, self.now())
         self.customers[customer["id"]] = customer
         return copy.deepcopy(customer)
+
+    def seed_customer(self, *, name: str, phone: str | None = None, email: str | None = None) -> str:
+        """A customer typed in on the Dashboard, fields verbatim (a phone as "(415) 555-0123"); its id."""
+        params = {key: value for key, value in {"name": name, "phone": phone, "email": email}.items() if value}
+        return str(self.create_customer(params)["id"])
 
     def customer(self, customer_id: str, param: str = "id") -> dict[str, Any]:
         if customer_id not in self.customers:
@@ -262,6 +285,19 @@ class StripeState:
             payload = event("checkout.session.completed", completed, EVENT_API_VERSION, self.now())
             self.pending.append(signed(self.webhook_url, payload))
         return completed
+
+    # -- invoices --------------------------------------------------------------------------------
+
+    def pay_invoice(self, invoice_id: str) -> dict[str, Any]:
+        """The customer pays the hosted invoice page in full: the invoice is paid, and an `invoice.paid`
+        event, signed with the sandbox endpoint secret, is queued for the webhook endpoint (if one is set).
+
+        https://docs.stripe.com/api/events/types#event_types-invoice.paid
+        """
+        paid = self.books.pay_on_hosted_page(invoice_id)
+        if self.webhook_url is not None:
+            self.pending.append(signed(self.webhook_url, event("invoice.paid", paid, EVENT_API_VERSION, self.now())))
+        return paid
 
     def take_callbacks(self) -> list[StripeCallback]:
         """The signed webhook deliveries not yet taken, oldest first; they leave the queue."""

@@ -19,7 +19,18 @@ import stripe
 from jsonschema.exceptions import ValidationError
 from openapi_schema_validator import OAS30Validator
 from stripe import RequestOptions
-from stripe.params import CustomerCreateParams, CustomerListParams, CustomerRetrieveParams, CustomerSearchParams
+from stripe.params import (
+    CustomerCreateParams,
+    CustomerListParams,
+    CustomerRetrieveParams,
+    CustomerSearchParams,
+    InvoiceCreateParams,
+    InvoiceFinalizeInvoiceParams,
+    InvoiceItemCreateParams,
+    InvoiceListParams,
+    InvoiceRetrieveParams,
+    InvoiceSendInvoiceParams,
+)
 from stripe.params.checkout import SessionCreateParams, SessionExpireParams, SessionListParams, SessionRetrieveParams
 from typing_extensions import is_typeddict
 
@@ -141,7 +152,7 @@ def test_the_connector_satisfies_the_payments_protocol_and_can_check_itself(conn
     assert isinstance(connector, PaymentsProvider)
     assert isinstance(connector, Checkable)
     assert connector.name == "stripe"
-    assert SPEC.capabilities == frozenset({"payments"})
+    assert SPEC.capabilities == frozenset({"accounting", "payments"})
     assert SPEC.required_secrets == ("api_key",)
 
 
@@ -664,6 +675,12 @@ TYPED_PARAMS: list[tuple[str, str, type]] = [
     ("GET", r"/v1/checkout/sessions", SessionListParams),
     ("GET", r"/v1/checkout/sessions/[^/]+", SessionRetrieveParams),
     ("POST", r"/v1/checkout/sessions/[^/]+/expire", SessionExpireParams),
+    ("POST", r"/v1/invoices", InvoiceCreateParams),
+    ("GET", r"/v1/invoices", InvoiceListParams),
+    ("GET", r"/v1/invoices/[^/]+", InvoiceRetrieveParams),
+    ("POST", r"/v1/invoices/[^/]+/finalize", InvoiceFinalizeInvoiceParams),
+    ("POST", r"/v1/invoices/[^/]+/send", InvoiceSendInvoiceParams),
+    ("POST", r"/v1/invoiceitems", InvoiceItemCreateParams),
 ]
 # Options the SDK takes beside params (api_key, idempotency_key, …); never parameters on the wire.
 REQUEST_OPTIONS = frozenset(RequestOptions.__annotations__)
