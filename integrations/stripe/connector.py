@@ -148,6 +148,7 @@ class StripeConnector:
         results = []
         for customer in found.values():
             owed = await self.open_invoices(str(customer["id"]))
+            # One balance is one currency: that of the invoice due first (a business bills in one).
             currency = owed[0].currency if owed else None
             balance = sum(item.balance_minor for item in owed if item.currency == currency)
             results.append(account_customer(customer, balance_minor=balance, currency=currency))
@@ -163,7 +164,11 @@ class StripeConnector:
         return account_customer(created.to_dict(for_json=True))
 
     async def open_invoices(self, customer_id: str) -> list[Invoice]:
-        """The customer's open invoices (finalized, unpaid, not void), oldest due first."""
+        """The customer's open invoices (finalized, unpaid, not void), oldest due first.
+
+        Stripe's `status=open` filter leaves out invoices written off as uncollectible: a balance
+        the business has given up on is not read out to the caller as owed.
+        """
         client = await self._stripe()
         invoices: list[Invoice] = []
         params: InvoiceListParams = {"customer": customer_id, "status": "open", "limit": _MAX_PAGE}
