@@ -28,7 +28,7 @@ from tool_server.settings import ServerSettings
 pytestmark = pytest.mark.usefixtures("fresh_sandboxes")
 
 # Every accounting provider whose emulator sends a signed payment notification.
-PROVIDERS = ["square", "quickbooks", "xero"]
+PROVIDERS = ["square", "quickbooks", "xero", "stripe"]
 PHONE = "+14155550123"
 
 
