@@ -143,3 +143,28 @@ async def test_platforms_set_reads_the_secret_from_stdin(database_url: str, agen
         assert await services.platform_secrets.get(agent_id, "vapi") is None
     finally:
         await services.aclose()
+
+
+def test_a_text_setting_given_as_digits_stays_text(database_url: str, agent_id: str) -> None:
+    # A QuickBooks realm id is all digits; read as JSON it would be a number and be refused.
+    connected = run(
+        database_url,
+        "connect",
+        agent_id,
+        "quickbooks",
+        "--realm-id",
+        "9130357999191234",
+        "--item-id",
+        "7",
+        "--minor-version",
+        "75",
+        "--env-file",
+        "/dev/stdin",
+        stdin="CLIENT_ID=ABc\nCLIENT_SECRET=sk_test_fake\nREFRESH_TOKEN=AB11fake\n",
+    )
+
+    assert connected.returncode == 0, connected.stderr
+    settings = json.loads(connected.stdout)["connections"]["accounting"]["settings"]
+    assert settings["realm_id"] == "9130357999191234"
+    assert settings["item_id"] == "7"
+    assert settings["minor_version"] == 75

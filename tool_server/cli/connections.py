@@ -28,7 +28,15 @@ def _option_value(raw: str) -> Any:
         return raw
 
 
-def _parse_settings(args: argparse.Namespace) -> dict[str, Any]:
+def _setting_value(spec: ProviderSpec, name: str, raw: str) -> Any:
+    """A text setting keeps its text (a QuickBooks realm id is all digits); others may be JSON."""
+    field = spec.settings_model.model_fields.get(name)
+    if field is not None and field.annotation in (str, str | None):
+        return raw
+    return _option_value(raw)
+
+
+def _parse_settings(spec: ProviderSpec, args: argparse.Namespace) -> dict[str, Any]:
     settings: dict[str, Any] = {}
     if args.settings:
         try:
@@ -42,7 +50,7 @@ def _parse_settings(args: argparse.Namespace) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep:
             raise CliError("--set takes key=value")
-        settings[key] = _option_value(raw)
+        settings[key] = _setting_value(spec, key, raw)
     return settings
 
 
@@ -111,7 +119,7 @@ async def connect(services: Services, args: argparse.Namespace) -> int:
     if spec is None:
         raise CliError(f"unknown provider {args.provider!r}; see: tool-server providers")
     capabilities = _capabilities(spec, args.capability, secondary=args.secondary)
-    settings = _parse_settings(args)
+    settings = _parse_settings(spec, args)
     sealed_in_settings = sorted(set(settings) & set(spec.secret_names))
     if sealed_in_settings:
         name = sealed_in_settings[0]
@@ -125,7 +133,7 @@ async def connect(services: Services, args: argparse.Namespace) -> int:
         if name in spec.secret_names:
             secrets[name] = value
         else:
-            settings[name] = _option_value(value)
+            settings[name] = _setting_value(spec, name, value)
     # The CLI is an entry point that takes a zone: it checks it with the one validator too.
     if isinstance(settings.get("timezone"), str):
         settings["timezone"] = check_zone(settings["timezone"], "settings.timezone")
