@@ -38,10 +38,10 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from integrations.common.linear_regex import compile_linear
 from integrations.common.spec import (
     InvoiceChangedEvent,
     WebhookEvent,
@@ -63,7 +63,7 @@ _LEGACY_OPERATIONS = frozenset({"Create", "Update"})
 _CLOUDEVENTS_VERBS = frozenset({"created", "updated"})
 # qbo.<entity>.<verb>.v<n>, e.g. qbo.invoice.updated.v1.
 # unconfirmed: Intuit's samples show only "created" ("qbo.account.created.v1"); "updated" follows the pattern.
-_CLOUDEVENTS_TYPE = re.compile(r"qbo\.([a-z]+)\.([a-z]+)\.v\d+")
+_CLOUDEVENTS_TYPE = compile_linear(r"qbo\.([a-z]+)\.([a-z]+)\.v\d+")
 
 
 def signature_matches(body: bytes, header: str, verifier_token: str) -> bool:
