@@ -51,6 +51,16 @@ def command(parser: argparse.ArgumentParser, handler: str, needs: Needs) -> None
     parser.set_defaults(handler=handler, needs=needs)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
 def _connect_epilog() -> str:
     from tool_server.cli.provider_help import providers_help
 
@@ -63,6 +73,14 @@ def _add_serving(commands: Any) -> None:
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument(
         "--no-migrate", action="store_true", help="do not migrate; refuse to start if the schema is behind"
+    )
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="processes serving the one port. With more than one, the parent migrates and runs the "
+        "post-call engine (postcall=inline) and the workers only serve requests; the sandbox emulators keep "
+        "their world in one process's memory, so more than one worker needs TOOL_SERVER_SANDBOX=false",
     )
     command(serve, "tool_server.cli.server:serve", "settings")
 
