@@ -4,13 +4,19 @@ Each call goes to three integrations on their emulators (HubSpot contact + note,
 Calendar booking, a Twilio confirmation SMS), and every emulator answers each request 50 ms
 late, like a provider across the internet.
 
-- **Baseline** (same run, same emulators): one loop in one process that runs each call's jobs
-  one after another, calling the same job code with no engine, no checkpoints and no queue.
+- **Concurrent baseline** (same run, same emulators): the same job code in this process with
+  no engine, no checkpoints and no queue, as many calls at once as the durable workers run
+  (16 per worker), each call's jobs side by side. It shows what durability costs.
+- **Sequential baseline**: one call after another, its jobs one after another (run sizes up
+  to 100 calls only: at 1,000 it would take 12 minutes to say what a naive loop does).
 - **Durable sync**: the calls are recorded and enqueued as the server does, and `tool-server
-  worker` processes run the DBOS workflows (2 workers on SQLite, 4 on PostgreSQL).
+  worker` processes run the DBOS workflows.
 
-Records per second counts from the first enqueue to the moment every record is synced. Usage:
-    .venv/bin/python scripts/bench_postcall.py [--calls 100] [--quick] [--no-write] [--no-postgres]
+Each (database, calls, workers) run gets a fresh database. Records per second counts from the
+first enqueue to the moment every record is synced. Usage:
+    .venv/bin/python scripts/bench_postcall.py [--calls 100 1000] [--postgres-workers 1 2 4]
+        [--sqlite-workers 2] [--no-sqlite] [--no-postgres] [--no-sequential] [--quick]
+        [--py-spy DIR] [--no-write]
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import asyncio
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -60,20 +67,21 @@ LATENCY_SECONDS = 0.05
 # Jobs one worker runs at once per integration (TOOL_SERVER_POSTCALL_CONCURRENCY's default).
 CONCURRENCY = 16
 PROVIDERS = (("crm", "hubspot"), ("calendar", "google_calendar"), ("messaging", "twilio"))
+# The largest run that also gets the sequential baseline.
+SEQUENTIAL_MAX_CALLS = 100
 
 
 @dataclass
 class Result:
     database: str
-    kind: str
-    mode: str
     calls: int
-    seconds: float
     workers: int
+    baseline: float
+    durable: float
+    sequential: float | None = None
 
-    @property
-    def per_second(self) -> float:
-        return self.calls / self.seconds
+    def rate(self, seconds: float) -> float:
+        return self.calls / seconds
 
 
 @contextmanager
@@ -135,7 +143,31 @@ async def baseline(services: Services, served: ServedSandboxes, calls: int, conc
     return elapsed
 
 
-async def durable(services: Services, served: ServedSandboxes, calls: int, workers: Workers, count: int) -> float:
+@contextmanager
+def profiled(workers: Workers, folder: Path | None, label: str) -> Iterator[None]:
+    """py-spy sampling each worker process into `folder` (collapsed stacks), when asked for."""
+    spies: list[subprocess.Popen[bytes]] = []
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        spy = ROOT / ".venv" / "bin" / "py-spy"
+        for worker_id, process in workers.processes.items():
+            output = folder / f"{label}-{worker_id}.txt"
+            command = [str(spy), "record", "--format", "raw", "--rate", "50", "--nonblocking", "-o", str(output)]
+            spies.append(subprocess.Popen([*command, "--pid", str(process.pid)], stdout=subprocess.DEVNULL))
+    try:
+        yield
+    finally:
+        for spy_process in spies:
+            # py-spy writes its file when the process it samples exits (the workers stop below).
+            try:
+                spy_process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                spy_process.terminate()
+
+
+async def durable(
+    services: Services, served: ServedSandboxes, calls: int, workers: Workers, count: int, spy: Path | None, label: str
+) -> float:
     agent_id = await emulated_agent(services, served, "Durable Dental")
     record_ids = await record_calls(services, agent_id, batch_calls(calls, prefix=f"sync-{uuid.uuid4().hex[:6]}"))
     engine = PostCallEngine(services, listen=False, executor_id="bench-submitter")
@@ -144,11 +176,14 @@ async def durable(services: Services, served: ServedSandboxes, calls: int, worke
         for index in range(count):
             workers.start(f"bench-worker-{index + 1}")
         await asyncio.sleep(4)  # let the workers import and launch before the clock starts
-        started = time.perf_counter()
-        for record_id in record_ids:
-            await engine.submit(record_id)
-        statuses = await wait_until_settled(services, calls, workers, within=600, agent_id=agent_id)
-        elapsed = time.perf_counter() - started
+        with ExitStack() as spying:
+            spying.enter_context(profiled(workers, spy, label))
+            started = time.perf_counter()
+            for record_id in record_ids:
+                await engine.submit(record_id)
+            statuses = await wait_until_settled(services, calls, workers, within=1800, agent_id=agent_id)
+            elapsed = time.perf_counter() - started
+            workers.stop()
     finally:
         await engine.stop()
         workers.stop()
@@ -159,72 +194,72 @@ async def durable(services: Services, served: ServedSandboxes, calls: int, worke
     return elapsed
 
 
-async def measure(database: str, url: str, calls: int, worker_count: int, scratch: Path) -> list[Result]:
+async def measure(
+    database: str, url: str, calls: int, worker_count: int, scratch: Path, sequential: bool, spy: Path | None
+) -> Result:
     upgrade_database(url)
     settings = ServerSettings(database_url=url, secret_key=SECRET_KEY, postcall="enqueue")
     services = Services.build(settings)
-    logs = scratch / f"logs-{database}"
+    label = f"{database.lower()}-{calls}-{worker_count}w"
+    logs = scratch / f"logs-{label}"
     logs.mkdir()
     try:
         with slow_emulators() as served:
-            sequential = await baseline(services, served, calls, 1)
+            once = await baseline(services, served, calls, 1) if sequential else None
             concurrent = await baseline(services, served, calls, CONCURRENCY * worker_count)
             workers = Workers(worker_env(url), logs)
-            synced = await durable(services, served, calls, workers, worker_count)
+            synced = await durable(services, served, calls, workers, worker_count, spy, label)
     finally:
         await services.aclose()
-    return [
-        Result(database, "sequential", "baseline: one call at a time, no engine", calls, sequential, 1),
-        Result(
-            database,
-            "concurrent",
-            f"baseline: {CONCURRENCY * worker_count} calls at once in one process, no engine",
-            calls,
-            concurrent,
-            1,
-        ),
-        Result(database, "durable", "durable sync: DBOS workflows in worker processes", calls, synced, worker_count),
-    ]
+    result = Result(database, calls, worker_count, concurrent, synced, once)
+    print(
+        f"{database} {calls} calls, {worker_count} workers: baseline {result.rate(concurrent):.1f}/s, "
+        f"durable {result.rate(synced):.1f}/s, ratio {concurrent / synced:.2f}x",
+        flush=True,
+    )
+    return result
 
 
-def report(results: list[Result], calls: int) -> str:
+def report(results: list[Result]) -> str:
     lines = [
         "## Post-call sync",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `scripts/bench_postcall.py` on 2 cores, "
-        f"Python {platform.python_version()}. {calls} call records per run, each going to HubSpot (find or "
-        "create the contact, write the note), Google Calendar (book the requested slot) and Twilio (confirmation "
-        f"SMS), every emulator answering each request {int(LATENCY_SECONDS * 1000)} ms late. Emulators, workers "
-        "and the database share the machine.",
+        f"Python {platform.python_version()}. Each call record goes to HubSpot (find or create the contact, "
+        "write the note), Google Calendar (book the requested slot) and Twilio (confirmation SMS), every "
+        f"emulator answering each request {int(LATENCY_SECONDS * 1000)} ms late. Emulators, workers and the "
+        "database share the machine; each run has a fresh database.",
         "",
-        "| database | run | workers | seconds | records/s |",
-        "|---|---|---:|---:|---:|",
+        "| database | calls | workers | baseline s | baseline records/s | durable s | durable records/s "
+        "| durable / baseline |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for result in results:
+    for r in results:
         lines.append(
-            f"| {result.database} | {result.mode} | {result.workers} | {result.seconds:.1f} | {result.per_second:.1f} |"
+            f"| {r.database} | {r.calls} | {r.workers} | {r.baseline:.1f} | {r.rate(r.baseline):.1f} | "
+            f"{r.durable:.1f} | {r.rate(r.durable):.1f} | {r.baseline / r.durable:.2f}x |"
         )
+    naive = [r for r in results if r.sequential is not None]
+    if naive:
+        lines += [
+            "",
+            "| database | calls | sequential baseline s | records/s | durable / sequential |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for r in naive:
+            assert r.sequential is not None
+            lines.append(
+                f"| {r.database} | {r.calls} | {r.sequential:.1f} | {r.rate(r.sequential):.1f} | "
+                f"{r.sequential / r.durable:.2f}x |"
+            )
     lines += [
         "",
-        "| database | durable / sequential baseline | durable / concurrent baseline |",
-        "|---|---:|---:|",
-    ]
-    by_database: dict[str, dict[str, Result]] = {}
-    for result in results:
-        by_database.setdefault(result.database, {})[result.kind] = result
-    for database, runs in by_database.items():
-        durable_rate = runs["durable"].per_second
-        lines.append(
-            f"| {database} | {durable_rate / runs['sequential'].per_second:.2f}x | "
-            f"{durable_rate / runs['concurrent'].per_second:.2f}x |"
-        )
-    lines += [
-        "",
-        "Both baselines run the same job code against the same emulators with no engine: they never wait on "
-        "a queue or write a checkpoint, and lose whatever they were doing if the process dies. The durable "
-        "sync checkpoints every step in the DBOS system database, runs each integration's jobs on their own "
-        "queue, and overlaps the 50 ms provider round trips across calls and workers. The concurrent baseline "
-        "shows what durability costs; the sequential one what a naive loop would do.",
+        "The baseline runs the same job code against the same emulators with no engine, as many calls at once "
+        f"as the durable workers run ({CONCURRENCY} per worker per integration), in one process: it never waits "
+        "on a queue or writes a checkpoint, and loses whatever it was doing if the process dies. The durable sync "
+        "checkpoints every step in the DBOS system database, runs each integration's jobs on their own queue, "
+        "and overlaps the 50 ms provider round trips across calls and workers. The sequential baseline (one call "
+        "at a time) shows what a naive loop would do.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -233,35 +268,48 @@ async def run(args: argparse.Namespace) -> list[Result]:
     # The connectors' blocking SDK calls run on the loop's default executor: give the baselines
     # as many threads as the engine gives the workers, so neither side waits for a thread.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=128))
+    spy = args.py_spy
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-postcall-") as folder, ExitStack() as stack:
         scratch = Path(folder)
-        sqlite = scratch / "bench.db"
-        results += await measure("SQLite", f"sqlite:///{sqlite}", args.calls, args.sqlite_workers, scratch)
-        if not args.no_postgres:
+        server = None
+        for calls in args.calls:
+            sequential = not args.no_sequential and calls <= SEQUENTIAL_MAX_CALLS
+            if not args.no_sqlite:
+                url = f"sqlite:///{scratch / f'bench-{calls}.db'}"
+                results.append(await measure("SQLite", url, calls, args.sqlite_workers, scratch, sequential, spy))
+            if args.no_postgres:
+                continue
             if not find_server_binaries():
                 raise SystemExit("PostgreSQL is not installed (apt-get install postgresql), or pass --no-postgres")
-            server = stack.enter_context(running_postgres())
-            url = create_database(server, f"bench_{uuid.uuid4().hex[:8]}")
-            results += await measure("PostgreSQL", url, args.calls, args.postgres_workers, scratch)
+            if server is None:
+                server = stack.enter_context(running_postgres())
+            for index, count in enumerate(args.postgres_workers):
+                url = create_database(server, f"bench_{uuid.uuid4().hex[:8]}")
+                once = sequential and index == 0
+                results.append(await measure("PostgreSQL", url, calls, count, scratch, once, spy))
         shutil.rmtree(scratch, ignore_errors=True)
     return results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=100)
-    parser.add_argument("--quick", action="store_true", help="20 calls, to check the script works")
+    parser.add_argument("--calls", type=int, nargs="+", default=[100, 1000], help="run sizes (call records)")
+    parser.add_argument("--quick", action="store_true", help="20 calls, 2 PostgreSQL workers: check the script works")
+    parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sequential", action="store_true", help="skip the one-call-at-a-time baseline")
     parser.add_argument("--sqlite-workers", type=int, default=2)
-    parser.add_argument("--postgres-workers", type=int, default=4)
+    parser.add_argument("--postgres-workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--py-spy", metavar="DIR", help="sample each worker with py-spy into DIR (collapsed stacks)")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     if args.quick:
-        args.calls = 20
+        args.calls, args.postgres_workers = [20], [2]
+    args.py_spy = Path(args.py_spy).absolute() if args.py_spy else None
     results = asyncio.run(run(args))
-    text = report(results, args.calls)
+    text = report(results)
     print(text)
     if not args.no_write:
         replace_section(Path(args.output), "postcall", text)
