@@ -159,6 +159,38 @@ async def test_a_booking_made_by_the_tool_is_delivered_as_appointment_booked(
     assert signed_by(hook["secret"], services, subscriber.received[0])
 
 
+async def test_subscribing_and_unsubscribing_apply_to_the_very_next_booking(
+    http: httpx.AsyncClient, created: CreatedAgent, subscriber: Subscriber, make_caller: CallerFactory
+) -> None:
+    # The first booking finds no subscriber (and remembers that); the subscription must still count at once.
+    caller = await make_caller("http", created)
+    before = await caller.call(
+        "book_appointment",
+        {"start": "2026-03-09T10:00", "caller_name": "Ann Lee", "caller_phone": "+12125550101"},
+        call_id="call-1",
+    )
+    hook = await subscribe(http, created, subscriber.url(), "appointment.booked")
+    during = await caller.call(
+        "book_appointment",
+        {"start": "2026-03-09T11:00", "caller_name": "Bo Chen", "caller_phone": "+12125550102"},
+        call_id="call-2",
+    )
+    await received(subscriber, 1)
+    await http.delete(f"/v1/hooks/{hook['id']}", headers=headers(created))
+    after = await caller.call(
+        "book_appointment",
+        {"start": "2026-03-09T12:00", "caller_name": "Cy Diaz", "caller_phone": "+12125550103"},
+        call_id="call-3",
+    )
+    await asyncio.sleep(0.5)
+
+    assert before.ok
+    assert during.ok
+    assert after.ok
+    [delivery] = [json.loads(item.body) for item in subscriber.received]
+    assert delivery["data"]["appointment_id"] == during.unwrap()["appointment"]["appointment_id"]
+
+
 async def test_samples_give_one_payload_per_event_and_unknown_events_are_refused(
     http: httpx.AsyncClient, created: CreatedAgent
 ) -> None:

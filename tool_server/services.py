@@ -99,7 +99,13 @@ class Services:
             SlotHolds(db, clock),
             payments,
         )
-        hooks = HookSubscriptions(db, box, clock, allow_private_targets=settings.hooks_allow_private_targets)
+        hooks = HookSubscriptions(
+            db,
+            box,
+            clock,
+            allow_private_targets=settings.hooks_allow_private_targets,
+            cache_seconds=settings.auth_cache_seconds,
+        )
         services = cls(
             settings=settings,
             clock=clock,

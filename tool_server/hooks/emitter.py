@@ -72,4 +72,6 @@ class HookEmitter:
         if found is None:
             return
         event, event_id, data = found
+        if event not in await self._subscriptions.events_of(agent.id):
+            return  # no subscriber: the common case costs no query (the set is cached)
         await self.emit(agent.id, event, event_id, {**data, "call_id": call.call_id})

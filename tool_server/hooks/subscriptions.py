@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -76,11 +77,39 @@ def check_target(url: str, *, allow_private: bool) -> str:
 class HookSubscriptions:
     """The agent's REST-hook subscriptions."""
 
-    def __init__(self, db: Database, box: SecretBox, clock: Clock, *, allow_private_targets: bool) -> None:
+    def __init__(
+        self, db: Database, box: SecretBox, clock: Clock, *, allow_private_targets: bool, cache_seconds: float = 0.0
+    ) -> None:
         self._db = db
         self._box = box
         self._clock = clock
         self._allow_private = allow_private_targets
+        self._cache_seconds = cache_seconds
+        # agent id -> (monotonic expiry, the events it subscribes to): read on every tool write.
+        self._events: dict[str, tuple[float, frozenset[str]]] = {}
+
+    async def events_of(self, agent_id: str) -> frozenset[str]:
+        """The events the agent has subscribers for, cached like the agent itself (`auth_cache_seconds`).
+
+        Tool writes ask this before any delivery, so an agent without subscriptions costs no query.
+        A change made in this process applies at once; one made in another process within the cache
+        time, as a changed connection does.
+        """
+        now = time.monotonic()
+        cached = self._events.get(agent_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+
+        def work(session: Session) -> frozenset[str]:
+            query = select(HookSubscriptionRow.event).where(HookSubscriptionRow.agent_id == agent_id).distinct()
+            return frozenset(session.execute(query).scalars())
+
+        events = await self._db.run(work)
+        if self._cache_seconds > 0:
+            if len(self._events) > 10_000:
+                self._events.clear()
+            self._events[agent_id] = (now + self._cache_seconds, events)
+        return events
 
     async def subscribe(self, agent_id: str, event: str, target_url: str) -> NewSubscription:
         if event not in EVENTS:
@@ -107,6 +136,7 @@ class HookSubscriptions:
             return row.id
 
         subscription_id = await self._db.run(work)
+        self._events.pop(agent_id, None)
         return NewSubscription(id=subscription_id, event=event, secret=secret, created_at=now)
 
     async def unsubscribe(self, agent_id: str | None, subscription_id: str) -> bool:
@@ -118,7 +148,12 @@ class HookSubscriptions:
                 query = query.where(HookSubscriptionRow.agent_id == agent_id)
             return bool(session.execute(query).rowcount)  # type: ignore[attr-defined]
 
-        return await self._db.run(work)
+        removed = await self._db.run(work)
+        if agent_id is None:
+            self._events.clear()
+        else:
+            self._events.pop(agent_id, None)
+        return removed
 
     async def get(self, subscription_id: str) -> HookSubscription | None:
         def work(session: Session) -> HookSubscription | None:
