@@ -13,7 +13,10 @@ from one sequential connection, throughput from several concurrent ones. Every r
 checked for success, so an error path is never measured by mistake. Each figure is the median
 of --repeats runs, with the servers interleaved within each run.
 
-Usage: .venv/bin/python scripts/bench_tools.py [--repeats 3] [--quick] [--no-write]
+`tool-server serve --workers 1` and `--workers 2` are measured side by side too (check_availability
+throughput over HTTP, connections spread evenly over the worker processes).
+
+Usage: .venv/bin/python scripts/bench_tools.py [--repeats 3] [--quick] [--no-write] [--no-workers | --workers-only]
 """
 
 from __future__ import annotations
@@ -181,14 +184,18 @@ def serve(kind: str, database_url: str, agent_id: str, port: int) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-async def make_agent(database_url: str) -> tuple[str, str]:
+async def make_agent(database_url: str, home: Path | None = None) -> tuple[str, str]:
     from tool_server.agents import Connection
     from tool_server.services import Services
     from tool_server.settings import ServerSettings
     from tool_server.store.migrate import upgrade_database
 
     upgrade_database(database_url)
-    services = Services.build(ServerSettings(database_url=database_url))
+    settings = ServerSettings(database_url=database_url)
+    if home is not None:
+        # The generated key goes there too, not under the user's own data home.
+        settings = ServerSettings(database_url=database_url, home=home)
+    services = Services.build(settings)
     try:
         created = await services.agents.create(
             "Bench",
@@ -241,6 +248,37 @@ def start_server(kind: str, workdir: Path) -> Server:
     raise RuntimeError(f"{kind} server did not start")
 
 
+def start_cli_server(workers: int, workdir: Path) -> Server:
+    """`tool-server serve --workers N` as shipped, on its own data home (sandbox emulators off: with
+    more than one worker they are refused; off for one worker too, so the two differ only in N)."""
+    home = workdir / f"workers-{workers}"
+    database_url = f"sqlite:///{home / 'tool_server.db'}"
+    home.mkdir(parents=True)
+    _agent_id, api_key = asyncio.run(make_agent(database_url, home))
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TOOL_SERVER_")}
+    env |= {"TOOL_SERVER_HOME": str(home), "TOOL_SERVER_SANDBOX": "false", "TOOL_SERVER_LOG_LEVEL": "warning"}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("tool-server")), "serve", "--workers", str(workers), "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    # Every worker is a fresh interpreter importing the app: wait until each has answered.
+    deadline = time.monotonic() + 180
+    seen: set[int] = set()
+    while len(seen) < workers:
+        if process.poll() is not None:
+            raise RuntimeError(f"serve --workers {workers} exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"serve --workers {workers} did not start")
+        try:
+            seen.add(asyncio.run(worker_pid(port)))
+        except (OSError, ValueError):
+            time.sleep(0.2)
+    return Server(f"workers-{workers}", port, api_key, process)
+
+
 def stop(server: Server) -> None:
     os.killpg(server.process.pid, signal.SIGTERM)
     try:
@@ -290,6 +328,42 @@ class Connection:
 
     def close(self) -> None:
         self.writer.close()
+
+
+async def worker_pid(port: int, connection: Connection | None = None) -> int:
+    """The pid of the `serve` process answering on `connection` (a fresh one by default)."""
+    own = connection is None
+    connection = connection or await Connection.open(port)
+    try:
+        raw = f"GET /healthz/worker HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        status, body = await connection.send(raw)
+        if status != 200:
+            raise ValueError(f"/healthz/worker answered {status}")
+        return int(json.loads(body)["pid"])
+    finally:
+        if own:
+            connection.close()
+
+
+async def open_spread(port: int, connections: int, workers: int) -> tuple[list[Connection], list[int]]:
+    """`connections` keep-alive connections, as evenly spread over the workers as a load balancer
+    would: the kernel hands a burst of new connections to whichever worker wakes first, so a
+    connection landing on a worker that already has its share is closed and opened again (up to
+    50 times; the spread actually reached is returned with the connections)."""
+    share = -(-connections // workers)
+    opened: list[Connection] = []
+    pids: list[int] = []
+    attempts = 0
+    while len(opened) < connections:
+        connection = await Connection.open(port)
+        pid = await worker_pid(port, connection)
+        attempts += 1
+        if pids.count(pid) >= share and attempts < 50:
+            connection.close()
+            continue
+        opened.append(connection)
+        pids.append(pid)
+    return opened, pids
 
 
 def http_request(port: int, path: str, body: dict[str, Any], headers: dict[str, str]) -> bytes:
@@ -372,8 +446,17 @@ async def latency_run(
 
 
 async def throughput_run(
-    target: Target, server: Server, feed: SlotFeed, check_day: str, connections: int, per_connection: int
+    target: Target,
+    server: Server,
+    feed: SlotFeed,
+    check_day: str,
+    connections: int,
+    per_connection: int,
+    spread: list[int] | None = None,
+    workers: int = 1,
 ) -> float:
+    """Calls per second over `connections` keep-alive connections; with `spread`, the connections
+    are spread over `workers` processes first and the pid behind each is appended to it."""
     requests = [
         [
             target.build(server.port, server.api_key, arguments_for(target, feed, check_day, c * 100000 + i), i)
@@ -381,7 +464,11 @@ async def throughput_run(
         ]
         for c in range(connections)
     ]
-    opened = [await Connection.open(server.port) for _ in range(connections)]
+    if spread is None:
+        opened = [await Connection.open(server.port) for _ in range(connections)]
+    else:
+        opened, pids = await open_spread(server.port, connections, workers)
+        spread += pids
 
     async def drive(connection: Connection, batch: list[bytes]) -> None:
         for raw in batch:
@@ -492,7 +579,85 @@ def run_benchmark(
     }
 
 
-def report(results: dict[Target, Figures], idempotency: tuple[float, float], args: argparse.Namespace) -> str:
+WORKERS_TARGET = Target("tool server, HTTP", "ours", "check_availability", "http")
+
+
+@dataclass
+class WorkersFigures:
+    """check_availability throughput of `serve --workers N` (median req/s), with the spread of the
+    last run's connections over the worker processes."""
+
+    rps: dict[int, float]
+    spread: dict[int, list[int]]
+
+
+def run_workers_pair(
+    repeats: int, connections: int, per_connection: int, counts: tuple[int, ...] = (1, 2)
+) -> WorkersFigures:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-workers-"))
+    servers = {workers: start_cli_server(workers, workdir) for workers in counts}
+    today = datetime.now(ZoneInfo(ZONE)).date()
+    feed = SlotFeed(today + timedelta(days=30))
+    check_day = (today + timedelta(days=10)).isoformat()
+    runs: dict[int, list[float]] = {workers: [] for workers in counts}
+    spread: dict[int, list[int]] = {}
+    try:
+        for workers, server in servers.items():
+            # Warm-up: first-use imports and caches in every worker.
+            warm: list[int] = []
+            asyncio.run(throughput_run(WORKERS_TARGET, server, feed, check_day, connections, 20, warm, workers))
+        for repeat in range(repeats):
+            order = counts if repeat % 2 == 0 else tuple(reversed(counts))
+            for workers in order:
+                pids: list[int] = []
+                rps = asyncio.run(
+                    throughput_run(
+                        WORKERS_TARGET, servers[workers], feed, check_day, connections, per_connection, pids, workers
+                    )
+                )
+                runs[workers].append(rps)
+                spread[workers] = sorted(pids.count(pid) for pid in set(pids))
+                print(
+                    f"  run {repeat + 1}/{repeats} check_availability serve --workers {workers:<2} "
+                    f"{rps:7.0f} req/s  connections per worker {spread[workers]}",
+                    flush=True,
+                )
+    finally:
+        for server in servers.values():
+            stop(server)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return WorkersFigures({workers: statistics.median(values) for workers, values in runs.items()}, spread)
+
+
+def workers_report(figures: WorkersFigures, args: argparse.Namespace) -> list[str]:
+    """The `serve --workers` lines of the report (part of the tools section)."""
+    lines = [
+        "",
+        "### serve --workers (check_availability over HTTP)",
+        "",
+        "`tool-server serve --workers N` as shipped (SQLite, default post-call engine in the parent, sandbox "
+        f"emulators off), {args.connections} keep-alive connections x {args.per_connection} calls, spread evenly "
+        "over the worker processes (the kernel gives a burst of new connections to whichever worker wakes first, "
+        "so a connection that lands on a worker that has its share already is opened again, as a load balancer "
+        f"would spread them). Median of {args.repeats} interleaved runs. The client is one Python process on the "
+        "same cores as the servers.",
+        "",
+        "| workers | req/s | connections per worker |",
+        "|---:|---:|---|",
+    ]
+    for workers, rps in figures.rps.items():
+        lines.append(f"| {workers} | {rps:.0f} | {' / '.join(str(n) for n in figures.spread.get(workers, []))} |")
+    if 1 in figures.rps and 2 in figures.rps:
+        lines += ["", f"`serve --workers 2` over `--workers 1`: {figures.rps[2] / figures.rps[1]:.2f}x."]
+    return lines
+
+
+def report(
+    results: dict[Target, Figures],
+    idempotency: tuple[float, float],
+    args: argparse.Namespace,
+    workers: WorkersFigures | None = None,
+) -> str:
     def find(server: str, tool: str, protocol: str) -> Figures:
         return next(f for t, f in results.items() if (t.server, t.tool, t.protocol) == (server, tool, protocol))
 
@@ -542,6 +707,11 @@ def report(results: dict[Target, Figures], idempotency: tuple[float, float], arg
         "bare route at p50. They are two durable writes the baselines never make; on SQLite, whose writers "
         "take turns, they also cap booking throughput. Reads pay neither.",
         "",
+    ]
+    if workers is not None:
+        lines += workers_report(workers, args)
+    lines += [
+        "",
         "Reproduce with `.venv/bin/python scripts/bench_tools.py` (after `scripts/test` or `scripts/demo` "
         "has created `.venv`).",
         "",
@@ -562,6 +732,10 @@ def main() -> int:
     parser.add_argument("--per-connection", type=int, default=150)
     parser.add_argument("--quick", action="store_true", help="tiny run to check the script works")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")
+    parser.add_argument("--no-workers", action="store_true", help="skip the serve --workers 1 / 2 pair")
+    parser.add_argument(
+        "--workers-only", action="store_true", help="only the serve --workers 1 / 2 pair, printed (nothing written)"
+    )
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     if args.command == "serve":
@@ -569,10 +743,15 @@ def main() -> int:
         return 0
     if args.quick:
         args.repeats, args.warmup, args.count, args.connections, args.per_connection = 1, 5, 20, 2, 10
+    if args.workers_only:
+        figures = run_workers_pair(args.repeats, args.connections, args.per_connection)
+        print("\n".join(workers_report(figures, args)))
+        return 0
     results = run_benchmark(args.repeats, args.warmup, args.count, args.connections, args.per_connection)
+    workers = None if args.no_workers else run_workers_pair(args.repeats, args.connections, args.per_connection)
     with tempfile.TemporaryDirectory(prefix="bench-idempotency-") as scratch:
         idempotency = asyncio.run(idempotency_cost(Path(scratch), max(args.count, 50)))
-    text = report(results, idempotency, args)
+    text = report(results, idempotency, args, workers)
     print()
     print(text)
     if not args.no_write:
