@@ -149,7 +149,7 @@ def profiled(workers: Workers, folder: Path | None, label: str) -> Iterator[None
     spies: list[subprocess.Popen[bytes]] = []
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        spy = ROOT / ".venv" / "bin" / "py-spy"
+        spy = Path(sys.executable).parent / "py-spy"
         for worker_id, process in workers.processes.items():
             output = folder / f"{label}-{worker_id}.txt"
             command = [str(spy), "record", "--format", "raw", "--rate", "50", "--nonblocking", "-o", str(output)]
