@@ -17,7 +17,9 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from tool_server.cli.errors import CliError
@@ -95,8 +97,8 @@ def _serve_workers(settings: ServerSettings, args: argparse.Namespace) -> int:
     if settings.postcall == "inline":
         engine = ParentEngine(settings)
         engine.start()
-        os.environ[_ENGINE_IN_PARENT] = "1"
         logger.info("post-call engine running in the parent process (executor %s)", settings.postcall_executor_id)
+    os.environ[_ENGINE_IN_PARENT] = "1" if engine is not None else "0"
     try:
         uvicorn.run(
             f"{__name__}:worker_app",
@@ -134,7 +136,26 @@ def worker_app() -> FastAPI:
     settings = settings.model_copy(update=update)
     app = create_app(settings)
     _add_worker_route(app, settings)
+    _stop_when_orphaned()
     return app
+
+
+def _stop_when_orphaned(interval: float = 0.5) -> None:
+    """Stop this worker gracefully once its parent is gone (killed, or exited without stopping us).
+
+    uvicorn's workers are not tied to their parent's life: left running, they would keep the
+    port and take requests with no post-call engine behind them, and a restarted server could not
+    bind its port.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        logger.warning("the serve parent process %s is gone; this worker stops", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 class ParentEngine:
