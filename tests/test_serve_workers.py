@@ -152,7 +152,8 @@ def test_two_workers_share_one_port_the_parent_syncs_their_calls_and_sigterm_end
                 if alive(pid):
                     os.kill(pid, signal.SIGKILL)
 
-    assert seconds < 8, f"the server took {seconds:.1f} s to stop"
+    # Two shutdowns in turn: the workers' (in parallel), then the parent's post-call engine.
+    assert seconds < 12, f"the server took {seconds:.1f} s to stop"
     assert process.returncode == 0
     assert not [pid for pid in workers if alive(pid)], "a worker outlived its parent"
 

@@ -204,13 +204,15 @@ class ParentEngine:
             await services.aclose()
             return
         self._started.set()
+        await self._stopping.wait()
         try:
-            await self._stopping.wait()
+            await engine.stop()
+        except Exception:
+            # The workers are already gone; the process exits either way. Say so in the log
+            # rather than as a thread's traceback.
+            logger.exception("the post-call engine did not stop cleanly")
         finally:
-            try:
-                await engine.stop()
-            finally:
-                await services.aclose()
+            await services.aclose()
 
 
 def migrate(settings: ServerSettings, _args: argparse.Namespace) -> int:
