@@ -134,6 +134,18 @@ class ServerSettings(BaseSettings):
     postcall_sweep_seconds: float = Field(
         default=30.0, gt=0, description="How often queued records that never started are started."
     )
+    postcall_heartbeat_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often a worker records that it is alive; it looks for dead workers four times as often.",
+    )
+    postcall_takeover_after_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        description="A worker silent this long is dead: any live worker (whatever its id) puts its running "
+        "workflows back on their queues. More than twice the heartbeat, and more than the workers' clock skew.",
+    )
 
     @field_validator("home", "secret_key_file", "sandbox_state_dir")
     @classmethod

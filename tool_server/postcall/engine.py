@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from dbos import DBOS, DBOSConfig, SetWorkflowID
 
 from tool_server import __version__
 from tool_server.postcall.jobs import SMS_FALLBACK
+from tool_server.postcall.liveness import Liveness
 from tool_server.postcall.workflows import (
     CALL_QUEUE,
     HOOKS_QUEUE,
@@ -61,8 +64,10 @@ def system_database_url(settings: ServerSettings) -> str:
 class PostCallEngine:
     """Starts call syncs (`submit`), restarts failed jobs (`retry`), and, when `listen`, runs them.
 
-    One per process: DBOS is process-wide. `executor_id` names this process's share of the work;
-    a worker restarted with the same id resumes the workflows it was running when it died.
+    One per process: DBOS is process-wide. `executor_id` names this process's share of the work.
+    A listening engine heartbeats and takes over dead executors (see `liveness`): a worker that
+    dies has its running workflows finished by any live worker within `postcall_takeover_after_seconds`
+    plus a heartbeat, whatever its id; one restarted with the same id first waits for such a takeover.
     """
 
     def __init__(self, services: Services, *, listen: bool = True, executor_id: str | None = None) -> None:
@@ -71,6 +76,8 @@ class PostCallEngine:
         self._executor_id = executor_id or services.settings.postcall_executor_id
         self._runtime = Runtime(services)
         self._sweeper: asyncio.Task[None] | None = None
+        self._taker: asyncio.Task[None] | None = None
+        self._liveness: Liveness | None = None
         self._threads = max(64, services.settings.postcall_concurrency * 8)
 
     async def start(self) -> None:
@@ -78,6 +85,18 @@ class PostCallEngine:
         system_url = system_database_url(settings)
         # DBOS would create its SQLite file world-readable; it holds call data too: 0600.
         prepare_sqlite_file(sync_database_url(system_url))
+        if self._listen:
+            self._liveness = Liveness(
+                settings.database_url,
+                self._executor_id,
+                heartbeat_seconds=settings.postcall_heartbeat_seconds,
+                takeover_after_seconds=settings.postcall_takeover_after_seconds,
+                on_fenced=self._fenced,
+            )
+            # Before DBOS launches and recovers this id's PENDING workflows: not while another
+            # worker is putting them back on their queues.
+            await asyncio.to_thread(self._liveness.register)
+            self._liveness.start()
         config: DBOSConfig = {
             "name": "tool-server",
             "system_database_url": system_url,
@@ -90,23 +109,37 @@ class PostCallEngine:
             # SDK calls wait on the network; its default size is only the CPU count + 4.
             "max_executor_threads": self._threads,
         }
-        DBOS(config=config)
-        if not self._listen:
-            DBOS.listen_queues([])
-        set_runtime(self._runtime)
-        # On this loop's thread: DBOS then runs the workflows on this loop, next to the services.
-        DBOS.launch()
+        try:
+            DBOS(config=config)
+            if not self._listen:
+                DBOS.listen_queues([])
+            set_runtime(self._runtime)
+            # On this loop's thread: DBOS then runs the workflows on this loop, next to the services.
+            DBOS.launch()
+        except BaseException:
+            if self._liveness is not None:
+                await asyncio.to_thread(self._liveness.stop)
+                self._liveness = None
+            raise
         await self._runtime.queue(CALL_QUEUE)
         self._services.sync = self
         self._sweeper = asyncio.create_task(self._sweep_forever())
+        if self._liveness is not None:
+            self._taker = asyncio.create_task(self._take_over_forever(self._liveness))
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for task in (self._sweeper, self._taker):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._services.sync = None
         await asyncio.to_thread(DBOS.destroy, destroy_registry=False)
+        if self._liveness is not None:
+            # Only now: while DBOS was stopping its workflows still ran here. What it left PENDING
+            # is taken over by a live worker once this row goes stale.
+            await asyncio.to_thread(self._liveness.stop)
+            self._liveness = None
         set_runtime(None)
         # DBOS made its thread pool this loop's default executor and has just shut it down;
         # give the loop a fresh one so to_thread keeps working after the engine stops.
@@ -186,3 +219,33 @@ class PostCallEngine:
             except Exception:
                 logger.exception("post-call sweep failed; trying again later")
             await asyncio.sleep(self._services.settings.postcall_sweep_seconds)
+
+    async def _take_over_forever(self, liveness: Liveness) -> None:
+        # Four looks per heartbeat (one small read each): a death is acted on within a quarter
+        # heartbeat of its row going stale, not a whole one.
+        while True:
+            await asyncio.sleep(self._services.settings.postcall_heartbeat_seconds / 4)
+            try:
+                taken = await asyncio.to_thread(liveness.take_over, _recover)
+            except Exception:
+                logger.exception("post-call takeover check failed; trying again later")
+                continue
+            for dead, count in taken.items():
+                logger.warning("post-call executor %s is gone: %d of its workflows back on their queues", dead, count)
+
+    def _fenced(self) -> None:
+        """Another worker took this executor's workflows while it was paused: they are back on
+        their queues, so running them on here would run them twice. Exit; a supervisor restarts
+        the process, which registers afresh."""
+        logger.critical(
+            "post-call executor %s missed its heartbeats long enough to be taken over; exiting so its "
+            "workflows do not run twice",
+            self._executor_id,
+        )
+        sys.stderr.flush()
+        os._exit(75)
+
+
+def _recover(executor_id: str) -> int:
+    """Put `executor_id`'s PENDING workflows of this release back on their queues (DBOS's own recovery)."""
+    return len(DBOS._recover_pending_workflows([executor_id]))

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
@@ -523,3 +524,21 @@ class PaymentRow(Base):
     event_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
     paid_at: Mapped[datetime | None]
+
+
+class PostCallExecutorRow(Base):
+    """One post-call executor's heartbeat, so a live worker can take over the workflows of a dead one.
+
+    `state` is `alive` while the executor heartbeats (`last_seen_ms`, its own clock in epoch
+    milliseconds), `taking` while `taken_by` recovers its workflows, and `taken` once they are
+    back on their queues. Every change is a compare-and-set on (`state`, `last_seen_ms`,
+    `taken_by`), so one taker wins and a worker restarted with the same id waits for it.
+    """
+
+    __tablename__ = "postcall_executors"
+
+    executor_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    last_seen_ms: Mapped[int] = mapped_column(BigInteger)
+    taken_by: Mapped[str | None] = mapped_column(String(255))
+    taken_at_ms: Mapped[int | None] = mapped_column(BigInteger)
