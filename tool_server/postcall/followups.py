@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tool_server.clock import Clock
@@ -75,11 +76,10 @@ class FollowUpsStore:
         self._clock = clock
 
     async def get(self, agent_id: str) -> FollowUps:
-        def work(session: Session) -> FollowUps:
-            row = session.get(PostCallSettingsRow, agent_id)
-            return FollowUps() if row is None else FollowUps.model_validate(row.settings)
-
-        return await self._db.run(work)
+        # Core, not the ORM: every post-call step reads these.
+        query = select(PostCallSettingsRow.settings).where(PostCallSettingsRow.agent_id == agent_id)
+        settings = await self._db.execute(lambda connection: connection.execute(query).scalar())
+        return FollowUps() if settings is None else FollowUps.model_validate(settings)
 
     async def set(self, agent_id: str, followups: FollowUps) -> None:
         data = followups.model_dump(mode="json")

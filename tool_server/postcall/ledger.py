@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,28 +46,41 @@ class SyncLedger:
         self._db = db
         self._clock = clock
 
-    async def plan(self, record_id: str, agent_id: str, jobs: list[str]) -> list[str]:
-        """Make a pending row per job (existing rows are left as they are); answers the jobs added."""
+    async def plan(
+        self, record_id: str, agent_id: str, jobs: list[str], *, call_status: SyncStatus | None = None
+    ) -> list[str]:
+        """Make a pending row per job (existing rows are left as they are); answers the jobs added.
 
-        def work(session: Session) -> list[str]:
-            known = set(session.execute(select(SyncStepRow.job).where(SyncStepRow.record_id == record_id)).scalars())
+        With `call_status`, the call's sync status is set in the same transaction.
+        """
+
+        def work(connection: Connection) -> list[str]:
+            now = self._clock()
+            if call_status is not None:
+                status_set = update(CallRecordRow).where(CallRecordRow.id == record_id)
+                connection.execute(status_set.values(sync_status=call_status, updated_at=now))
+            known = set(connection.execute(select(SyncStepRow.job).where(SyncStepRow.record_id == record_id)).scalars())
             added = [job for job in jobs if job not in known]
-            for job in added:
-                session.add(
-                    SyncStepRow(
-                        record_id=record_id,
-                        agent_id=agent_id,
-                        job=job,
-                        status="pending",
-                        attempts=0,
-                        retries=0,
-                        updated_at=self._clock(),
-                    )
+            if added:
+                connection.execute(
+                    insert(SyncStepRow),
+                    [
+                        {
+                            "record_id": record_id,
+                            "agent_id": agent_id,
+                            "job": job,
+                            "status": "pending",
+                            "attempts": 0,
+                            "retries": 0,
+                            "updated_at": now,
+                        }
+                        for job in added
+                    ],
                 )
             return added
 
         try:
-            return await self._db.run(work)
+            return await self._db.execute(work)
         except IntegrityError:
             # A concurrent planner (a recovered workflow) made them first.
             return []
@@ -84,25 +97,25 @@ class SyncLedger:
     ) -> SyncStatus:
         """End a job and set the call's sync status from all its steps, in one transaction."""
 
-        def work(session: Session) -> SyncStatus:
+        def work(connection: Connection) -> SyncStatus:
             now = self._clock()
             # The first statement is a write on the call's row: SQLite takes its write lock and
             # PostgreSQL the row lock before anything is read, so two jobs ending together each
             # see the other's result and the last one to commit sets the final status.
-            session.execute(update(CallRecordRow).where(CallRecordRow.id == record_id).values(updated_at=now))
-            session.execute(
+            connection.execute(update(CallRecordRow).where(CallRecordRow.id == record_id).values(updated_at=now))
+            connection.execute(
                 update(SyncStepRow)
                 .where(SyncStepRow.record_id == record_id, SyncStepRow.job == job)
                 .values(status=status, result=result, last_error=error, updated_at=now)
             )
             statuses = list(
-                session.execute(select(SyncStepRow.status).where(SyncStepRow.record_id == record_id)).scalars()
+                connection.execute(select(SyncStepRow.status).where(SyncStepRow.record_id == record_id)).scalars()
             )
             settled = overall(statuses)
-            session.execute(update(CallRecordRow).where(CallRecordRow.id == record_id).values(sync_status=settled))
+            connection.execute(update(CallRecordRow).where(CallRecordRow.id == record_id).values(sync_status=settled))
             return settled
 
-        return await self._db.run(work)
+        return await self._db.execute(work)
 
     async def states(self, record_id: str) -> list[StepState]:
         def work(session: Session) -> list[StepState]:
@@ -139,8 +152,8 @@ class SyncLedger:
         return await self._db.run(work)
 
     async def _set(self, record_id: str, job: str, **values: Any) -> None:
-        await self._db.run(
-            lambda session: session.execute(
+        await self._db.execute(
+            lambda connection: connection.execute(
                 update(SyncStepRow)
                 .where(SyncStepRow.record_id == record_id, SyncStepRow.job == job)
                 .values(updated_at=self._clock(), **values)

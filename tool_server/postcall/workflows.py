@@ -15,6 +15,7 @@ they create.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from tool_server.agents.models import Agent, Capability
 from tool_server.calls.models import CallRecord
 from tool_server.postcall.call_effects import read_call_effects
 from tool_server.postcall.extraction import ExtractionSettings, apply, extract, needs_extraction
+from tool_server.postcall.followups import FollowUps
 from tool_server.postcall.hook_jobs import send_to_subscriber
 from tool_server.postcall.jobs import (
     HOOK_JOB,
@@ -152,10 +154,17 @@ def job_queue(agent: Agent, job: str) -> str:
     return f"postcall.{job}.{connection.provider if connection else 'none'}"
 
 
-async def start_job(record_id: str, job: str, workflow_id: str, queue_name: str) -> None:
+async def start_job(
+    record_id: str, job: str, workflow_id: str, queue_name: str, *, then: list[list[str]] | None = None
+) -> None:
+    """Enqueue `job`'s workflow (a no-op when `workflow_id` exists); `then` are [job, queue] pairs
+    it starts, under ids next to its own, once it has ended."""
     queue = await _current().queue(queue_name)
     with SetWorkflowID(workflow_id):
-        await queue.enqueue_async(sync_job, record_id, job)
+        if then:
+            await queue.enqueue_async(sync_job, record_id, job, then)
+        else:
+            await queue.enqueue_async(sync_job, record_id, job)
 
 
 # -- the call -------------------------------------------------------------------------------------
@@ -163,19 +172,21 @@ async def start_job(record_id: str, job: str, workflow_id: str, queue_name: str)
 
 @DBOS.workflow(name="postcall.sync_call")
 async def sync_call(record_id: str) -> list[str]:
-    """Plan the call's jobs and start each on its integration's queue. Returns the job names."""
+    """Plan the call's jobs and start each on its integration's queue. Returns the job names.
+
+    Jobs that read what the calendar job booked are handed to the calendar job, which starts
+    them when it ends: this workflow holds its queue slot only while it plans, never while a
+    provider answers (waiting here on the calendar job's result cost a slot and a 1 s poll).
+    """
     planned = await prepare(record_id)
     base = DBOS.workflow_id
+    assert base is not None
     jobs = {job for job, _ in planned}
-    later = [(job, queue) for job, queue in planned if _after_calendar(job) and "calendar" in jobs]
+    later = [[job, queue] for job, queue in planned if _after_calendar(job) and "calendar" in jobs]
     for job, queue_name in planned:
-        if (job, queue_name) not in later:
-            await start_job(record_id, job, f"{base}:{job}", queue_name)
-    if later:
-        # A checkpointed wait: after a crash the workflow resumes here, not before the calendar job.
-        await DBOS.get_result_async(f"{base}:calendar")
-        for job, queue_name in later:
-            await start_job(record_id, job, f"{base}:{job}", queue_name)
+        if [job, queue_name] not in later:
+            then = later if job == "calendar" else None
+            await start_job(record_id, job, f"{base}:{job}", queue_name, then=then)
     return [job for job, _ in planned]
 
 
@@ -189,7 +200,12 @@ async def prepare(record_id: str) -> list[tuple[str, str]]:
         return []
     record, agent = loaded
     # What the call did through our own tools comes first: its booking, the name the caller gave.
-    effects = await read_call_effects(services.db, agent.id, record.call_id)
+    # The three reads are independent: side by side, they cost one round trip's wait.
+    effects, followups, subscribers = await asyncio.gather(
+        read_call_effects(services.db, agent.id, record.call_id),
+        services.followups.get(agent.id),
+        services.hooks.of_agent(agent.id, "call.completed"),
+    )
     enriched = effects.applied_to(record)
     if enriched is not record:
         record = enriched
@@ -200,11 +216,8 @@ async def prepare(record_id: str) -> list[tuple[str, str]]:
         extraction = await extract(record, settings, today=today, business_timezone=agent.timezone)
         record = apply(record, extraction)
         await services.calls.update(record_id, record)
-    followups = await services.followups.get(agent.id)
-    subscribers = await services.hooks.of_agent(agent.id, "call.completed")
     jobs = plan(agent, followups, [subscriber.id for subscriber in subscribers])
-    await services.ledger.plan(record_id, agent.id, jobs)
-    await services.calls.set_status(record_id, "syncing" if jobs else "synced")
+    await services.ledger.plan(record_id, agent.id, jobs, call_status="syncing" if jobs else "synced")
     return [(job, job_queue(agent, job)) for job in jobs]
 
 
@@ -212,45 +225,50 @@ async def prepare(record_id: str) -> list[tuple[str, str]]:
 
 
 @DBOS.workflow(name="postcall.sync_job")
-async def sync_job(record_id: str, job: str) -> str:
-    """Try one job until it is done, skipped, or failed for good. Returns that status."""
+async def sync_job(record_id: str, job: str, then: list[list[str]] | None = None) -> str:
+    """Try one job until it is done, skipped, or failed for good; then start the `then` jobs.
+
+    Returns the job's status. A text job held for the recipient's quiet hours waits durably (a
+    restarted worker resumes the wait, it does not send early) and then tries again.
+    """
     settings = _current().services.settings
     max_attempts = settings.postcall_max_attempts
-    if job in TEXT_JOBS:
-        # Held durably: a restarted worker resumes this wait, it does not send early.
-        until = await quiet_hours_hold(record_id, job)
-        while until is not None:
-            remaining = (datetime.fromisoformat(until) - datetime.fromisoformat(await read_clock())).total_seconds()
-            if remaining <= 0:
-                break
-            await DBOS.sleep_async(min(remaining, settings.postcall_quiet_poll_seconds))
-    status = "failed"
-    for attempt in range(1, max_attempts + 1):
+    status, attempt = "failed", 1
+    while attempt <= max_attempts:
         outcome = await attempt_job(record_id, job, attempt, attempt == max_attempts)
         status = str(outcome["status"])
+        if status == "held":
+            await _wait_until(str(outcome["until"]), settings.postcall_quiet_poll_seconds)
+            continue
         if status != "retry":
             break
         await DBOS.sleep_async(float(outcome["wait"]))
+        attempt += 1
+    if then:
+        # The calendar job's followers: started whatever it ended as, as when they waited on it.
+        base = DBOS.workflow_id
+        assert base is not None
+        prefix = base.removesuffix(f":{job}")
+        for follower, queue_name in then:
+            await start_job(record_id, follower, f"{prefix}:{follower}", queue_name)
     return status
 
 
-@DBOS.step(name="postcall.quiet_hours", retries_allowed=True, max_attempts=5, interval_seconds=1.0)
-async def quiet_hours_hold(record_id: str, job: str) -> str | None:
-    """When a text job may send: None now, else the next allowed minute in the recipient's zone (ISO)."""
-    services = _current().services
-    loaded = await load_call(services, record_id)
-    if loaded is None or not loaded[0].caller_phone:
+async def _wait_until(until: str, poll_seconds: float) -> None:
+    """Sleep durably until the server's clock reaches `until` (ISO), looking at it every `poll_seconds`."""
+    while True:
+        remaining = (datetime.fromisoformat(until) - datetime.fromisoformat(await read_clock())).total_seconds()
+        if remaining <= 0:
+            return
+        await DBOS.sleep_async(min(remaining, poll_seconds))
+
+
+def _quiet_until(services: Services, record: CallRecord, agent: Agent, followups: FollowUps) -> datetime | None:
+    """When a text to the caller may go: None now, else the next allowed minute in their zone."""
+    if not record.caller_phone:
         return None
-    record, agent = loaded
-    hours = (await services.followups.get(agent.id)).quiet_hours
-    zone = recipient_zone(record.caller_phone or "", agent.zone)
-    until = next_allowed(services.clock(), zone, hours)
-    if until is None:
-        return None
-    await services.ledger.note_error(
-        record_id, job, f"held for quiet hours until {until.isoformat()} ({zone.key}, the recipient's time)"
-    )
-    return until.isoformat()
+    zone = recipient_zone(record.caller_phone, agent.zone)
+    return next_allowed(services.clock(), zone, followups.quiet_hours)
 
 
 @DBOS.step(name="postcall.clock")
@@ -261,15 +279,32 @@ async def read_clock() -> str:
 
 @DBOS.step(name="postcall.attempt", retries_allowed=False)
 async def attempt_job(record_id: str, job: str, attempt: int, last: bool) -> dict[str, Any]:
-    """One try of `job`; its outcome is written to the ledger before the step is checkpointed."""
+    """One try of `job`; its outcome is written to the ledger before the step is checkpointed.
+
+    A text job outside the recipient's allowed hours is not tried: `held` until the next allowed minute.
+    """
     services = _current().services
-    await services.ledger.attempt(record_id, job, attempt, DBOS.workflow_id)
-    loaded = await load_call(services, record_id)
-    if loaded is None:
+    # Independent reads and the attempt's mark side by side: two round trips' wait, not four.
+    _, record = await asyncio.gather(
+        services.ledger.attempt(record_id, job, attempt, DBOS.workflow_id), services.calls.by_id(record_id)
+    )
+    agent, followups = (None, None)
+    if record is not None and record.agent_id is not None:
+        agent, followups = await asyncio.gather(
+            services.agents.get(record.agent_id), services.followups.get(record.agent_id)
+        )
+    if record is None or agent is None or followups is None:
         await services.ledger.finish(record_id, job, "failed", None, "the call record or its agent no longer exists")
         return {"status": "failed"}
-    record, agent = loaded
-    context = JobContext(services, agent, record_id, record, await services.followups.get(agent.id))
+    if job in TEXT_JOBS:
+        until = _quiet_until(services, record, agent, followups)
+        if until is not None:
+            zone = recipient_zone(record.caller_phone or "", agent.zone)
+            await services.ledger.note_error(
+                record_id, job, f"held for quiet hours until {until.isoformat()} ({zone.key}, the recipient's time)"
+            )
+            return {"status": "held", "until": until.isoformat()}
+    context = JobContext(services, agent, record_id, record, followups)
     try:
         result = await run_job(context, job)
     except JobFailedError as failure:
