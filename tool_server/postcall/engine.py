@@ -135,17 +135,17 @@ class PostCallEngine:
                     await task
         self._services.sync = None
         await asyncio.to_thread(DBOS.destroy, destroy_registry=False)
-        if self._liveness is not None:
-            # Only now: while DBOS was stopping its workflows still ran here. What it left PENDING
-            # is taken over by a live worker once this row goes stale.
-            await asyncio.to_thread(self._liveness.stop)
-            self._liveness = None
         set_runtime(None)
         # DBOS made its thread pool this loop's default executor and has just shut it down;
         # give the loop a fresh one so to_thread keeps working after the engine stops.
         asyncio.get_running_loop().set_default_executor(
             ThreadPoolExecutor(max_workers=self._threads, thread_name_prefix="asyncio")
         )
+        if self._liveness is not None:
+            # Only now: while DBOS was stopping, its workflows still ran here. What it left PENDING
+            # is taken over by a live worker once this row goes stale.
+            await asyncio.to_thread(self._liveness.stop)
+            self._liveness = None
 
     async def submit(self, record_id: str) -> None:
         record = await self._services.calls.by_id(record_id)
