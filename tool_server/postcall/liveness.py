@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tool_server.store.database import Database
@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 _TABLE: Any = PostCallExecutorRow.__table__
 _ALIVE, _TAKING, _TAKEN = "alive", "taking", "taken"
+# Rows of executors taken over this long ago (and never back since) are deleted.
+_FORGET_MS = 7 * 24 * 3600 * 1000
 
 
 def _now_ms() -> int:
@@ -205,6 +207,10 @@ class Liveness:
                         _TABLE.c.taken_by == self.executor_id,
                     )
                     .values(state=_TAKEN)
+                )
+                # Ids that never came back (a per-process id, a retired machine) would pile up.
+                connection.execute(
+                    delete(_TABLE).where(_TABLE.c.state == _TAKEN, _TABLE.c.last_seen_ms < _now_ms() - _FORGET_MS)
                 )
             taken[seen.executor_id] = recovered
         return taken
