@@ -104,7 +104,9 @@ class ServerSettings(BaseSettings):
         "(<home>/tool_server.dbos.db), or the same PostgreSQL database (DBOS keeps its tables in schema dbos).",
     )
     postcall_executor_id: str = Field(
-        default="server", description="This process's DBOS executor id; a restarted worker recovers its own work."
+        default="server",
+        description="This process's DBOS executor id, one per process; a dead one's work is taken over by any "
+        "live worker.",
     )
     postcall_max_attempts: int = Field(default=6, ge=1, le=50, description="Tries per job before it is failed.")
     postcall_retry_base_seconds: float = Field(

@@ -33,7 +33,7 @@ def add_commands(commands: Any) -> None:
     worker.add_argument(
         "--id",
         default="worker-1",
-        help="this worker's executor id; restart a dead worker with the same id to resume its work",
+        help="this worker's executor id, one per process; a dead worker's work is taken over by any live one",
     )
     worker.add_argument(
         "--no-migrate", action="store_true", help="do not migrate; refuse to start if the schema is behind"
