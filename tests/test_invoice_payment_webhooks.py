@@ -212,3 +212,22 @@ async def test_a_signed_notification_for_an_invoice_not_in_these_books_is_acknow
 
     assert answer == 200
     assert await services.payments.get(created.agent.id, "xero", "0b6c8f3e-0000-4000-8000-000000000000") is None
+
+
+async def test_a_webhook_path_with_an_over_long_connection_id_or_kind_is_a_404_without_a_lookup(
+    http: httpx.AsyncClient, services: Services
+) -> None:
+    looked_up: list[str] = []
+    original = services.agents.connection
+
+    async def spy(connection_id: str) -> Any:
+        looked_up.append(connection_id)
+        return await original(connection_id)
+
+    services.agents.connection = spy  # type: ignore[method-assign]
+    long_id = await http.post(f"/webhooks/square/{'c' * 5000}/events", content=b"{}")
+    long_kind = await http.post(f"/webhooks/square/con_1/{'k' * 5000}", content=b"{}")
+    unknown = await http.post("/webhooks/nosuch/con_1/events", content=b"{}")
+
+    assert [long_id.status_code, long_kind.status_code, unknown.status_code] == [404, 404, 404]
+    assert looked_up == []

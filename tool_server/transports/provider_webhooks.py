@@ -44,6 +44,9 @@ def build_webhooks_router(services: Services) -> APIRouter:
     async def receive(provider: str, connection_id: str, kind: str, request: Request) -> Response:
         spec = services.providers.specs.get(provider)
         integration = spec.integration if spec is not None else None
+        if integration is None or len(connection_id) > 64 or len(kind) > 32:
+            # Refused before any query: no connection id or callback kind is that long.
+            return error_response(ToolError(ErrorCode.NOT_FOUND, "no such webhook").info())
         stored = await services.agents.connection(connection_id)
         handler = integration.webhook if integration is not None else None
         if handler is None or stored is None or stored.connection.provider != provider:
