@@ -344,6 +344,40 @@ def test_a_worker_taken_over_while_it_was_paused_is_fenced_at_its_next_heartbeat
     assert set(fenced) == {"paused"}
 
 
+def test_a_fenced_worker_is_taken_over_once_more_so_what_it_dequeued_after_the_first_takeover_is_recovered(
+    database_url: str,
+) -> None:
+    fenced: list[str] = []
+    paused = _liveness(database_url, "paused", fenced)
+    paused.register()
+    taker = _liveness(database_url, "taker", fenced)
+    taker.register()
+    taker.start()
+    time.sleep(0.8)  # `paused` is silent; the taker has beaten steadily for longer than 0.3 s
+    recovered: list[str] = []
+
+    def recover(executor_id: str) -> int:
+        recovered.append(executor_id)
+        return 1
+
+    assert taker.take_over(recover) == {"paused": 1}
+    paused.start()  # it wakes up, dequeues a workflow under its own id, then heartbeats
+    deadline = time.monotonic() + 5
+    while not fenced and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fenced == ["paused"]
+    assert taker.take_over(recover) == {}  # still inside the takeover time: the process is exiting
+
+    time.sleep(0.5)  # the handed-back row has gone stale: the fenced process is gone by now
+    second = taker.take_over(recover)
+    taker.stop()
+    paused.stop()
+
+    assert second == {"paused": 1}
+    assert recovered == ["paused", "paused"]
+    assert fenced == ["paused"]
+
+
 def test_a_worker_that_has_not_beaten_steadily_for_the_takeover_time_takes_nothing(database_url: str) -> None:
     fenced: list[str] = []
     dead = _liveness(database_url, "dead", fenced)

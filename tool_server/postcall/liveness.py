@@ -16,7 +16,9 @@ Three rules keep a workflow from running twice:
   under that id, so its own launch recovery finds none of them.
 - A worker whose row was taken while it was in fact alive (paused longer than `takeover_after`)
   learns it at its next heartbeat and is fenced: the engine exits the process rather than run, next
-  to their new owner, workflows that are back on the queues.
+  to their new owner, workflows that are back on the queues. Until that heartbeat its queues kept
+  dequeuing, so it first marks its row alive as of now and beats no more: once stale, the row is
+  taken over again and those workflows too go back on their queues.
 - A worker takes over only after its own heartbeats have succeeded without a gap for longer than
   `takeover_after`: after a database outage every live worker has beaten again by then, so no
   worker mistakes its peers for dead because they could not reach the database either.
@@ -166,9 +168,31 @@ class Liveness:
             ).rowcount
         if not changed:
             self._streak_since_ms = None
+            self._stop.set()
+            self._hand_back()
             self._on_fenced()
             return
         self._beaten(now)
+
+    def _hand_back(self) -> None:
+        """Fenced: mark this row alive as of now, so it is taken over once more after this process is gone.
+
+        Between the taker's recovery and this heartbeat, this worker's queues kept dequeuing:
+        those workflows are PENDING under this id and no recovery has seen them. Beating no more
+        (the process exits at once), the row goes stale, and a live worker recovers them. A taker
+        still `taking` finds its own finish a no-op and the row is claimed again, by it or another.
+        """
+        try:
+            with self._db.engine.begin() as connection:
+                connection.execute(
+                    update(_TABLE)
+                    .where(_TABLE.c.executor_id == self.executor_id, _TABLE.c.state != _ALIVE)
+                    .values(state=_ALIVE, last_seen_ms=_now_ms(), taken_by=None, taken_at_ms=None)
+                )
+        except Exception:
+            # The database is unreachable: what this worker dequeued after the takeover stays
+            # PENDING under its id until a worker is started with it.
+            logger.error("fenced post-call executor %s could not hand its row back", self.executor_id, exc_info=True)
 
     def _beaten(self, now: int) -> None:
         # A gap longer than two beats breaks the run: this worker may itself have looked dead.
