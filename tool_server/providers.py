@@ -34,6 +34,7 @@ from tool_server.agents.models import Agent, Capability, Connection
 from tool_server.builtin import ContactBook, Ledger, LocalCalendar, LocalCalendarSettings, Outbox
 from tool_server.clock import Clock
 from tool_server.contacts import ContactClaims, GuardedCrm
+from tool_server.send_records import DatabaseSendRecords
 from tool_server.store.database import Database
 
 __all__ = ["PROVIDERS", "AgentProviders", "ProviderEnv", "ProviderRegistry", "ProviderSpec"]
@@ -86,6 +87,7 @@ def _from_integration(integration: IntegrationSpec) -> ProviderSpec:
             public_url=env.public_url,
             timezone=agent.timezone,
             capability=connection.capability,
+            send_records=DatabaseSendRecords(env.db, connection.id),
         )
         return integration.build(settings, env.vault(connection.id), connector_env)
 

@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from integrations.common.sandbox import Sandbox
+from integrations.common.send_records import MemorySendRecords, SendRecords
 from integrations.common.vault import CredentialVault
 
 __all__ = [
@@ -56,6 +57,9 @@ class ConnectorEnv:
     timezone: str = "UTC"
     # The capability this connection serves, for a provider serving several (its errors name it).
     capability: Capability | None = None
+    # Where sends are remembered per idempotency key: the server's database, so a retry in any
+    # process finds the first attempt; process memory outside the server.
+    send_records: SendRecords = field(default_factory=MemorySendRecords)
 
 
 @dataclass(frozen=True)

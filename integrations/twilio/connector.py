@@ -55,9 +55,10 @@ class TwilioMessaging:
 
     No-double-send guarantee: a send is retried automatically only after a 429 or a connection
     that was never established. A 5xx or timeout surfaces as `MaybeSentError` and is not
-    retried; a later send with the same idempotency key (in this process) first lists the
-    recipient's recent messages and answers with a matching one instead of sending again. A key
-    whose message Twilio confirmed answers from memory without contacting Twilio.
+    retried; a later send with the same idempotency key, in any process sharing the connection's
+    send records, first lists the recipient's recent messages and answers with a matching one
+    (claimed for that key, so never one another key sent) instead of sending again. A key whose
+    message Twilio confirmed answers from the records without contacting Twilio.
     """
 
     name = PROVIDER
@@ -68,7 +69,7 @@ class TwilioMessaging:
         self._env = env
         self._resilience = Resilience(PROVIDER)
         self._http = RedirectingHttpClient(settings.base_url, self._resilience.attempt_timeout)
-        self._ledger = SentLedger()
+        self._ledger = SentLedger(env.send_records)
         self._key_locks = KeyLocks()
         self._client: Any = None
         self._client_token: str | None = None
@@ -174,22 +175,22 @@ class TwilioMessaging:
         """Send `asked` once per key; `earlier` is the start of another process's unanswered attempt."""
         async with self._key_locks.hold(idempotency_key):
             if idempotency_key is not None and earlier is not None:
-                self._ledger.adopt(idempotency_key, replace(asked, started_at=earlier))
+                await self._ledger.adopt(idempotency_key, replace(asked, started_at=earlier))
             return await self._send_once(asked, recipient, idempotency_key)
 
     async def _send_once(self, attempt: Attempt, recipient: str, idempotency_key: str | None) -> Message:
         """A send with the key held: answer from the ledger, look an ambiguous attempt up, or send."""
         if idempotency_key is not None:
-            earlier = self._ledger.get(idempotency_key)
+            earlier = await self._ledger.get(idempotency_key)
             if earlier is not None and earlier.same_request(attempt):
                 if earlier.message is not None:
                     return earlier.message
-                found = await self._find_earlier_send(earlier)
+                found = await self._find_earlier_send(earlier, idempotency_key)
                 if found is not None:
-                    return self._ledger.complete(idempotency_key, earlier, found)
+                    return await self._ledger.complete(idempotency_key, earlier, found)
                 # Keep the first attempt's start time: its message may still be created late.
                 attempt = earlier
-            self._ledger.begin(idempotency_key, attempt)
+            await self._ledger.begin(idempotency_key, attempt)
         params = create_params(attempt, self._settings, self.status_callback_url)
         try:
             # https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
@@ -201,11 +202,11 @@ class TwilioMessaging:
             raise
         except IntegrationError:
             if idempotency_key is not None:
-                self._ledger.forget(idempotency_key)
+                await self._ledger.forget(idempotency_key)
             raise
         message = self._message(payload, attempt)
         if idempotency_key is not None:
-            self._ledger.complete(idempotency_key, attempt, message)
+            await self._ledger.complete(idempotency_key, attempt, message)
         return message
 
     def _message(self, payload: dict[str, Any], attempt: Attempt) -> Message:
@@ -214,7 +215,7 @@ class TwilioMessaging:
         body = None if sent is None else template_body(sent.name, sent.variables_json)
         return to_message(payload, fallback_created_at=self._env.clock(), body=body)
 
-    async def _find_earlier_send(self, attempt: Attempt) -> Message | None:
+    async def _find_earlier_send(self, attempt: Attempt, key: str) -> Message | None:
         """The message an ambiguous earlier attempt created, if Twilio has it.
 
         Twilio lists a WhatsApp message under its "whatsapp:" To, which the attempt holds. A
@@ -224,9 +225,13 @@ class TwilioMessaging:
         page = await self._call(
             lambda client: client.messages.page(to=attempt.to, page_size=LOOKBACK_PAGE_SIZE), write=False
         )
-        claimed = self._ledger.sent_ids()
         for item in page.get("messages") or []:
-            if isinstance(item, dict) and is_same_send(item, attempt, claimed=claimed):
+            # Claimed in the shared records: an identical text another key sent is not this one.
+            if (
+                isinstance(item, dict)
+                and is_same_send(item, attempt)
+                and await self._ledger.claim(key, str(item.get("sid")))
+            ):
                 return self._message(item, attempt)
         return None
 

@@ -1,22 +1,23 @@
-"""What this process sent under each idempotency key, so a retried send does not text twice.
+"""What was sent under each idempotency key, so a retried send does not text twice.
 
 Twilio has no idempotency key. Dispatch already stops two calls with the same key from running
 at once and replays a completed call, but it frees the key after a provider error so the call
 can be retried. After an *ambiguous* failure (5xx, timeout) Twilio may nevertheless have created
 the message, so the ledger keeps the attempt without a message; the next send with that key first
 looks for a matching message at Twilio (`is_same_send`) and answers with it instead of sending.
-The memory is per process and bounded; see the connector for the guarantee this gives.
+The ledger lives in the connection's send records (the server's database), so the retry may run
+in any process; see the connector for the guarantee this gives.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from integrations.capabilities.models import Message
+from integrations.common.send_records import SendRecords
 from integrations.twilio.mappers import parse_rfc2822
 
 __all__ = ["CLOCK_SKEW", "Attempt", "SentLedger", "TemplateSend", "is_same_send"]
@@ -65,53 +66,94 @@ class Attempt:
 
 
 class SentLedger:
-    """Idempotency key → the attempt made under it, with its message once Twilio confirmed one."""
+    """Idempotency key → the attempt made under it, with its message once Twilio confirmed one.
 
-    def __init__(self, capacity: int = 4096) -> None:
-        self._capacity = capacity
-        self._entries: OrderedDict[str, Attempt] = OrderedDict()
+    Kept in the connection's `SendRecords` (the server's database), so a retry in another
+    process or worker sees the first attempt; a message is claimed by its key there, so a lookup
+    for another key's lost text never adopts it.
+    """
 
-    def get(self, key: str) -> Attempt | None:
-        return self._entries.get(key)
+    def __init__(self, records: SendRecords) -> None:
+        self._records = records
 
-    def begin(self, key: str, attempt: Attempt) -> None:
+    async def get(self, key: str) -> Attempt | None:
+        record = await self._records.get(key)
+        return None if record is None else _attempt(record)
+
+    async def begin(self, key: str, attempt: Attempt) -> None:
         """Record an attempt before its request goes out, so a cancelled call still leaves a trace."""
-        self._put(key, attempt)
+        await self._records.put(key, _record(attempt))
 
-    def adopt(self, key: str, attempt: Attempt) -> None:
-        """Take over another process's unanswered attempt, unless this ledger already knows the key.
+    async def adopt(self, key: str, attempt: Attempt) -> None:
+        """Take over another process's unanswered attempt, unless this key already has a record.
 
         `_send_once` then treats it like an ambiguous attempt of its own: it looks for the message
         that attempt may have sent before sending.
         """
-        if key not in self._entries:
-            self._put(key, attempt)
+        if await self._records.get(key) is None:
+            await self._records.put(key, _record(attempt))
 
-    def complete(self, key: str, attempt: Attempt, message: Message) -> Message:
-        self._put(key, replace(attempt, message=message))
+    async def complete(self, key: str, attempt: Attempt, message: Message) -> Message:
+        await self._records.claim(message.id, key)
+        await self._records.put(key, _record(replace(attempt, message=message)))
         return message
 
-    def forget(self, key: str) -> None:
+    async def claim(self, key: str, message_id: str) -> bool:
+        """Attribute a message a lookup found to `key`; False if another key's send made it."""
+        return await self._records.claim(message_id, key)
+
+    async def forget(self, key: str) -> None:
         """The attempt certainly sent nothing (Twilio refused it): a retry may send afresh."""
-        self._entries.pop(key, None)
-
-    def sent_ids(self) -> frozenset[str]:
-        """Message SIDs already attributed to a key, which must not match another key's attempt."""
-        return frozenset(entry.message.id for entry in self._entries.values() if entry.message is not None)
-
-    def _put(self, key: str, entry: Attempt) -> None:
-        self._entries[key] = entry
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
+        await self._records.forget(key)
 
 
-def is_same_send(payload: Mapping[str, Any], attempt: Attempt, *, claimed: frozenset[str]) -> bool:
-    """Whether a Message resource Twilio lists is the one `attempt` may have created."""
+def _record(attempt: Attempt) -> dict[str, Any]:
+    template = attempt.template
+    return {
+        "to": attempt.to,
+        "body": attempt.body,
+        "sender": attempt.sender,
+        "started_at": attempt.started_at.isoformat(),
+        "channel": attempt.channel,
+        "template": None
+        if template is None
+        else {
+            "name": template.name,
+            "content_sid": template.content_sid,
+            "variables_json": template.variables_json,
+            "variables": list(template.variables),
+        },
+        "message": None if attempt.message is None else attempt.message.model_dump(mode="json"),
+    }
+
+
+def _attempt(record: Mapping[str, Any]) -> Attempt:
+    template = record.get("template")
+    message = record.get("message")
+    return Attempt(
+        to=record["to"],
+        body=record["body"],
+        sender=record["sender"],
+        started_at=datetime.fromisoformat(record["started_at"]),
+        channel=record["channel"],
+        template=None
+        if template is None
+        else TemplateSend(
+            name=template["name"],
+            content_sid=template["content_sid"],
+            variables_json=template["variables_json"],
+            variables=tuple(template["variables"]),
+        ),
+        message=None if message is None else Message.model_validate(message),
+    )
+
+
+def is_same_send(payload: Mapping[str, Any], attempt: Attempt) -> bool:
+    """Whether a Message resource Twilio lists is the one `attempt` may have created (or another
+    key's identical text: the caller claims it before adopting it)."""
     created = parse_rfc2822(payload.get("date_created"))
     return (
         str(payload.get("direction", "")).startswith("outbound")
-        and payload.get("sid") not in claimed
         and payload.get("to") == attempt.to
         and _same_content(str(payload.get("body") or ""), attempt)
         and attempt.sender in (payload.get("from"), payload.get("messaging_service_sid"))

@@ -44,7 +44,9 @@ __all__ = [
     "OutboxMessageRow",
     "PaymentRow",
     "PlatformSecretRow",
+    "PostCallExecutorRow",
     "PostCallSettingsRow",
+    "SendRecordRow",
     "SentMessageRow",
     "SlotHoldRow",
     "SyncStepRow",
@@ -542,3 +544,20 @@ class PostCallExecutorRow(Base):
     last_seen_ms: Mapped[int] = mapped_column(BigInteger)
     taken_by: Mapped[str | None] = mapped_column(String(255))
     taken_at_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SendRecordRow(Base):
+    """A connector's record of a send under one idempotency key, or of which key a vendor object is.
+
+    Texts, mails, posts and hooks have no vendor-side idempotency key, so each connection keeps
+    here what it sent under each key (`name` = "key:…") and which key each message it adopted
+    belongs to (`name` = "object:…"), where any server process or post-call worker that retries
+    the send finds it. `record` is the connector's own JSON.
+    """
+
+    __tablename__ = "send_records"
+
+    connection_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), primary_key=True)
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(index=True)
