@@ -7,7 +7,11 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-__all__ = ["AppointmentMention", "CallRecord", "Turn"]
+__all__ = ["RESYNC_FIELDS", "AppointmentMention", "CallRecord", "Turn"]
+
+# What a late event (a recording, an analysis) may add after a call was synced, in a fixed order:
+# the CRM gets an update note with these when they change. The rest was acted on already.
+RESYNC_FIELDS = ("summary", "outcome", "sentiment", "recording_url")
 
 Speaker = Literal["agent", "caller", "tool", "other"]
 
@@ -75,3 +79,11 @@ class CallRecord(BaseModel):
         data["events"] = sorted(set(self.events) | set(newer.events))
         data["payloads"] = {**self.payloads, **newer.payloads}
         return CallRecord.model_validate(data)
+
+    def resync_fields(self, before: CallRecord) -> tuple[str, ...]:
+        """The `RESYNC_FIELDS` this record has, new or different, compared with `before`."""
+        return tuple(
+            name
+            for name in RESYNC_FIELDS
+            if getattr(self, name) not in (None, "") and getattr(self, name) != getattr(before, name)
+        )

@@ -29,6 +29,8 @@ class Recorded:
     record_id: str
     ready: bool = False
     """True when this event made the call ready for its post-call sync (its final event arrived)."""
+    resync: tuple[str, ...] = ()
+    """Fields this event added or changed after the call's sync had started: the CRM needs an update."""
 
 
 class CallStore:
@@ -186,16 +188,20 @@ class CallStore:
             )
             session.add(row)
         else:
-            record = _to_record(row).merged(incoming)
+            before = _to_record(row)
+            record = before.merged(incoming)
+            started = row.sync_status not in ("waiting", "queued")
             row.record = record.model_dump(mode="json", exclude={"payloads", "sync_status", "record_id"})
             row.payloads = record.payloads
-            # A call syncs once: events after its sync started update the record only.
+            # A call syncs once: events after its sync started update the record, and what they
+            # add to the call note goes to the CRM as an update (`resync`).
             ready = final and row.sync_status == "waiting"
             if ready:
                 row.sync_status = "queued"
             row.updated_at = now
             session.flush()
-            return Recorded(_to_record(row), duplicate=False, record_id=row.id, ready=ready)
+            resync = record.resync_fields(before) if started else ()
+            return Recorded(_to_record(row), duplicate=False, record_id=row.id, ready=ready, resync=resync)
         session.flush()
         return Recorded(_to_record(row), duplicate=False, record_id=row.id, ready=final)
 

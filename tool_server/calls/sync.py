@@ -14,6 +14,10 @@ class CallSync(Protocol):
         """Start the sync of a record whose final event arrived (once per record, however often called)."""
         ...
 
+    async def resync(self, record_id: str, fields: tuple[str, ...]) -> str | None:
+        """Send what a late event changed (`fields`) to the CRM, once per change; the job's name or None."""
+        ...
+
     async def retry(self, record_id: str) -> list[str]:
         """Run the record's failed jobs again; returns their names (empty when none had failed)."""
         ...

@@ -22,6 +22,7 @@ from dbos import DBOS, DBOSConfig, SetWorkflowID
 
 from tool_server import __version__
 from tool_server.postcall.jobs import SMS_FALLBACK
+from tool_server.postcall.late_updates import update_job
 from tool_server.postcall.liveness import Liveness
 from tool_server.postcall.workflows import (
     CALL_QUEUE,
@@ -169,6 +170,22 @@ class PostCallEngine:
         for job, retry in reopened:
             await start_job(record_id, job, f"{base}:{job}:retry{retry}", job_queue(agent, job))
         return [job for job, _ in reopened]
+
+    async def resync(self, record_id: str, fields: tuple[str, ...]) -> str | None:
+        """Plan and start the CRM update for what a late event changed; once per distinct change."""
+        services = self._services
+        loaded = await load_call(services, record_id)
+        if loaded is None or not fields:
+            return None
+        record, agent = loaded
+        if "crm" not in agent.connections:
+            return None
+        job = update_job(record, fields)
+        if not await services.ledger.plan(record_id, agent.id, [job]):
+            return None  # this change was planned before (a replay, or two events saying the same)
+        await services.calls.set_status(record_id, "syncing")
+        await start_job(record_id, job, f"{call_workflow_id(record)}:{job}", job_queue(agent, job))
+        return job
 
     async def deliver_hook(self, subscription_id: str, payload: dict[str, Any]) -> None:
         """Start the durable delivery of one event to one subscriber; its id makes a repeat a no-op."""

@@ -24,6 +24,7 @@ from tool_server.postcall.followup_jobs import (
 from tool_server.postcall.followups import FollowUps
 from tool_server.postcall.hook_jobs import HOOK_JOB, call_completed_hook_job
 from tool_server.postcall.job_kit import JobContext, JobFailedError, call_tool
+from tool_server.postcall.late_updates import CRM_UPDATE, crm_update_job
 from tool_server.postcall.outreach_jobs import (
     confirmation_email_job,
     confirmation_whatsapp_job,
@@ -96,6 +97,8 @@ async def run_job(context: JobContext, job: str) -> dict[str, Any]:
         return await secondary_crm_job_run(context, job.removeprefix(SECONDARY_CRM))
     if job.startswith(HOOK_JOB):
         return await call_completed_hook_job(context, job.removeprefix(HOOK_JOB))
+    if job.startswith(CRM_UPDATE):
+        return await crm_update_job(context, job)
     return await _HANDLERS[job](context)
 
 

@@ -39,6 +39,7 @@ from tool_server.postcall.jobs import (
     plan,
     run_job,
 )
+from tool_server.postcall.late_updates import CRM_UPDATE
 from tool_server.postcall.ledger import Status
 from tool_server.postcall.quiet_hours import next_allowed, recipient_zone
 from tool_server.postcall.receipts import send_receipt
@@ -147,6 +148,8 @@ def job_queue(agent: Agent, job: str) -> str:
         return f"postcall.crm.{job.removeprefix(SECONDARY_CRM)}"
     if job.startswith(HOOK_JOB):
         return HOOKS_QUEUE
+    if job.startswith(CRM_UPDATE):
+        return job_queue(agent, "crm")
     capability = _JOB_CAPABILITY.get(job)
     if capability is None:
         return f"postcall.{job}.webhook"

@@ -87,6 +87,7 @@ class CallRecorder:
         if not normalized.call_id:
             return error_response(ToolError.invalid("call_id", "the payload carries no call id").info())
         recorded = await self._services.calls.record(agent.id, event, normalized, cleaned, final=final)
+        status = recorded.record.sync_status
         if recorded.ready and self._services.sync is not None:
             try:
                 # Only enqueued here, so the platform gets its answer at once.
@@ -94,11 +95,18 @@ class CallRecorder:
             except Exception:
                 # The record stays queued; the engine's sweep starts its sync later.
                 logger.exception("post-call sync: could not enqueue %s; the sweep will", recorded.record_id)
+        elif recorded.resync and self._services.sync is not None:
+            try:
+                if await self._services.sync.resync(recorded.record_id, recorded.resync) is not None:
+                    status = "syncing"
+            except Exception:
+                # Unlike a first sync, no sweep starts it later, and a redelivery is a duplicate.
+                logger.exception("post-call sync: could not start the CRM update of %s", recorded.record_id)
         return JSONResponse(
             {
                 "call_id": normalized.call_id,
                 "event": event,
                 "duplicate": recorded.duplicate,
-                "sync_status": recorded.record.sync_status,
+                "sync_status": status,
             }
         )
