@@ -62,7 +62,8 @@ class SendGridEmail:
     that was never established. A 5xx or timeout surfaces as `MaybeSentError` and is not
     repeated; a later send with the same idempotency key may then send again (SendGrid offers no
     way to look a mail up without the paid Email Activity add-on). A key whose mail SendGrid
-    accepted answers from memory, in this process, without contacting SendGrid.
+    accepted answers from the connection's send records, in any process sharing them, without
+    contacting SendGrid.
 
     SendGrid accepts mail to suppressed addresses (unsubscribed, bounced) and drops it later, so
     an opt-out shows up as a "dropped" event on the Event Webhook, not as an error here.
@@ -75,7 +76,7 @@ class SendGridEmail:
         self._vault = vault
         self._env = env
         self._resilience = Resilience(PROVIDER)
-        self._ledger = SentLedger()
+        self._ledger = SentLedger(env.send_records)
         self._key_locks = KeyLocks()
         self._client: Any = None
         self._client_key: str | None = None
@@ -103,7 +104,7 @@ class SendGridEmail:
         key = request.idempotency_key
         async with self._key_locks.hold(key):
             if key is not None:
-                earlier = self._ledger.sent(key, mail)
+                earlier = await self._ledger.sent(key, mail)
                 if earlier is not None:
                     return earlier
             response = await self._send(mail)
@@ -112,7 +113,7 @@ class SendGridEmail:
             message_id = response.headers.get("X-Message-Id") or f"unknown-{time.time_ns()}"
             message = to_message(request, message_id, created_at=self._env.clock(), mail=mail)
             if key is not None:
-                self._ledger.record(key, mail, message)
+                await self._ledger.record(key, mail, message)
             return message
 
     async def check_connection(self) -> str:

@@ -43,10 +43,10 @@ class SlackTeam:
     `ProviderNotConnectedError`.
 
     No-double-post guarantee: every post carries its idempotency key in the message metadata. A
-    key Slack confirmed answers from memory; after a post whose outcome is unknown (5xx,
-    `fatal_error`, timeout), the next attempt under the key, in this call or a later one in
-    this process, reads the channel's recent history for a message with the key before posting.
-    A lookup that fails raises: not knowing is no reason to post twice.
+    key Slack confirmed answers from the connection's send records; after a post whose outcome is
+    unknown (5xx, `fatal_error`, timeout), the next attempt under the key, in this call or a later
+    one in any process sharing those records, reads the channel's recent history for a message
+    with the key before posting. A lookup that fails raises: not knowing is no reason to post twice.
     """
 
     name = PROVIDER
@@ -58,7 +58,7 @@ class SlackTeam:
         self._client = SlackClient(settings.base_url, channel=settings.channel, team_id=settings.team_id)
         self._tokens = token_manager(settings.base_url, vault, env.clock, self._capability)
         self._resilience = Resilience(PROVIDER)
-        self._ledger = PostLedger()
+        self._ledger = PostLedger(env.send_records)
         self._keys = KeyLocks()
         # The channel's id: the setting itself, or learned from Slack for a `#name`.
         self._channel_id: str | None = settings.channel if is_channel_id(settings.channel) else None
@@ -72,20 +72,20 @@ class SlackTeam:
         """
         key = message.idempotency_key
         async with self._keys.hold(key):
-            attempt = self._ledger.get(key) if key is not None else None
+            attempt = await self._ledger.get(key) if key is not None else None
             if attempt is not None and attempt.post is not None:
                 return attempt.post
             if attempt is None:
                 attempt = Attempt(key=key or f"auto-{uuid.uuid4().hex}", started_at=datetime.now(UTC))
-                if key is not None:
-                    self._ledger.put(key, attempt)
+                await self._note(key, attempt)
             try:
-                post = await self._authorized(lambda token: self._post_once(token, message, attempt))
+                post = await self._authorized(lambda token: self._post_once(token, message, attempt, key))
             except IntegrationError:
                 if key is not None and attempt.doubtful == 0:
-                    self._ledger.forget(key)
+                    await self._ledger.forget(key)
                 raise
             attempt.post = post
+            await self._note(key, attempt)
             return post
 
     async def check_connection(self) -> str:
@@ -108,28 +108,42 @@ class SlackTeam:
 
     # -- one attempt ------------------------------------------------------------------------------
 
-    async def _post_once(self, token: str, message: TeamMessage, attempt: Attempt) -> TeamPost:
-        """Look for a post that may have landed (if any may have), else post; `Resilience` repeats this."""
+    async def _post_once(self, token: str, message: TeamMessage, attempt: Attempt, key: str | None) -> TeamPost:
+        """Look for a post that may have landed (if any may have), else post; `Resilience` repeats this.
+
+        `key` is the caller's idempotency key (None: nothing is recorded); every change to the
+        attempt's doubt is written to the records before it matters to another process.
+        """
         if attempt.doubtful:
             found = await self._find_post(token, message, attempt)
             if found is not None:
                 return found
         request = mappers.post_request(message, self._channel_id or self._settings.channel, attempt.key)
-        # Counted before it is sent: a call cancelled while waiting still leaves the post in doubt.
+        # Counted, and recorded, before it is sent: a call cancelled while waiting, or a process
+        # that dies, still leaves the post in doubt for a retry anywhere.
         attempt.doubtful += 1
+        await self._note(key, attempt)
         try:
             answer = await self._blocking(lambda: self._client.post_message(token, self._timeout(), request))
         except MaybePostedError:
             # Retryable: the next attempt looks in the history first. Keep the count.
             raise
         except IntegrationError:
+            # Slack refused this one: it is not in the channel.
             attempt.doubtful -= 1
+            await self._note(key, attempt)
             raise
+        # Recorded with the post by the caller.
         attempt.doubtful -= 1
         channel_id = str(answer.get("channel") or "")
         if channel_id and self._channel_id is None:
             self._channel_id = channel_id
         return mappers.to_team_post(answer, channel=channel_id or self._settings.channel, text=message.text)
+
+    async def _note(self, key: str | None, attempt: Attempt) -> None:
+        """Write `attempt` to the send records under the caller's key (a call without one keeps none)."""
+        if key is not None:
+            await self._ledger.put(key, attempt)
 
     async def _find_post(self, token: str, message: TeamMessage, attempt: Attempt) -> TeamPost | None:
         """The message carrying `attempt.key` among the channel's posts since the attempt began."""

@@ -1,21 +1,23 @@
-"""What this process posted under each idempotency key, so a retried post does not reach the channel twice.
+"""What was posted under each idempotency key, so a retried post does not reach the channel twice.
 
 Slack has no idempotency key. Dispatch already stops two calls with the same key from running at
 once and replays a completed call, but frees the key after a provider error so the call can be
 retried. A post whose outcome is unknown (a 5xx, `fatal_error`, a timeout, a cancelled call) may
 nevertheless be in the channel, so its attempt stays here marked doubtful; the next post under the
 key first looks for it in the channel's history (the key rides in the message's metadata). A key
-whose post Slack confirmed answers from memory without calling Slack. The memory is per process
-and bounded.
+whose post Slack confirmed answers from the ledger without calling Slack. The ledger lives in the
+connection's send records (the server's database), so the retry may run in any process or worker.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from integrations.capabilities.models import TeamPost
+from integrations.common.send_records import SendRecords
 
 __all__ = ["Attempt", "PostLedger"]
 
@@ -34,22 +36,44 @@ class Attempt:
 
 
 class PostLedger:
-    """Idempotency key → the attempt made under it, least recently used dropped first."""
+    """Idempotency key → the attempt made under it, in the connection's `SendRecords`.
 
-    def __init__(self, capacity: int = 4096) -> None:
-        self._capacity = capacity
-        self._entries: OrderedDict[str, Attempt] = OrderedDict()
+    The connector writes the attempt back whenever its doubt count or post changes, so a retry in
+    another process knows whether to look in the channel before posting. No claim is needed: a
+    lookup matches the key in the message's metadata, which no other key's post carries.
+    """
 
-    def get(self, key: str) -> Attempt | None:
-        return self._entries.get(key)
+    def __init__(self, records: SendRecords) -> None:
+        self._records = records
 
-    def put(self, key: str, attempt: Attempt) -> None:
-        """Record an attempt before its first request, so a cancelled call still leaves a trace."""
-        self._entries[key] = attempt
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
+    async def get(self, key: str) -> Attempt | None:
+        record = await self._records.get(key)
+        return None if record is None else _attempt(record)
 
-    def forget(self, key: str) -> None:
+    async def put(self, key: str, attempt: Attempt) -> None:
+        """Record the attempt as it stands: before its first request, so a cancelled call still leaves
+        a trace, and after each change."""
+        await self._records.put(key, _record(attempt))
+
+    async def forget(self, key: str) -> None:
         """Slack refused every post under the key: a retry may post afresh."""
-        self._entries.pop(key, None)
+        await self._records.forget(key)
+
+
+def _record(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "key": attempt.key,
+        "started_at": attempt.started_at.isoformat(),
+        "doubtful": attempt.doubtful,
+        "post": None if attempt.post is None else attempt.post.model_dump(mode="json"),
+    }
+
+
+def _attempt(record: Mapping[str, Any]) -> Attempt:
+    post = record.get("post")
+    return Attempt(
+        key=record["key"],
+        started_at=datetime.fromisoformat(record["started_at"]),
+        doubtful=int(record.get("doubtful") or 0),
+        post=None if post is None else TeamPost.model_validate(post),
+    )

@@ -7,9 +7,10 @@ requests; it is handed to an `httpx.AsyncHTTPTransport` directly, and no error, 
 
 No-double-trigger rule (as Twilio's no-double-send): a delivery is retried automatically only
 after a failure that proves nothing reached Zapier (a connection never made, a 429). A 5xx or a
-timeout raises a retryable `UpstreamError` at once, without a second POST. A key this connector
-delivered answers from memory without posting again (in this process; the Zap can filter on the
-`idempotency_key` field for the rest).
+timeout raises a retryable `UpstreamError` at once, without a second POST. A key Zapier accepted
+answers from the connection's send records (`ledger`), in any process sharing them, without
+posting again; after an ambiguous failure nothing can be looked up, so the Zap can filter on the
+`idempotency_key` field for the rest.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import contextlib
 import hashlib
 import json
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,29 +32,11 @@ from integrations.common.spec import ConnectorEnv
 from integrations.common.tls import tls_context
 from integrations.common.vault import CredentialVault
 from integrations.zapier.errors import MAX_BODY_BYTES, PROVIDER, MaybeDeliveredError, translate, transport
+from integrations.zapier.ledger import DeliveredLedger
 from integrations.zapier.mappers import encode, to_run, trigger_payload
 from integrations.zapier.settings import HOOK_URL, CatchHookUrl, ZapierSettings, parse_hook_url
 
-__all__ = ["DeliveredLedger", "ZapierAutomation"]
-
-
-class DeliveredLedger:
-    """Idempotency key → (what was delivered, Zapier's run), for the keys Zapier accepted. Bounded."""
-
-    def __init__(self, capacity: int = 4096) -> None:
-        self._capacity = capacity
-        self._entries: OrderedDict[str, tuple[str, WorkflowRun]] = OrderedDict()
-
-    def get(self, key: str, fingerprint: str) -> WorkflowRun | None:
-        """The run delivered under `key`, if it was for the same event and data."""
-        entry = self._entries.get(key)
-        return entry[1] if entry is not None and entry[0] == fingerprint else None
-
-    def put(self, key: str, fingerprint: str, run: WorkflowRun) -> None:
-        self._entries[key] = (fingerprint, run)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
+__all__ = ["ZapierAutomation"]
 
 
 class ZapierAutomation:
@@ -81,7 +63,7 @@ class ZapierAutomation:
         # A transport shared across attempts (tests pass httpx.MockTransport); None: one per attempt.
         self._http_transport = http_transport
         self._resilience = Resilience(PROVIDER)
-        self._ledger = DeliveredLedger()
+        self._ledger = DeliveredLedger(env.send_records)
         self._key_locks = KeyLocks()
 
     def __repr__(self) -> str:
@@ -92,8 +74,9 @@ class ZapierAutomation:
     ) -> WorkflowRun:
         """POST `event` and `data` to the catch hook (shape: `integrations.zapier.mappers`).
 
-        The same `idempotency_key` with the same event and data posts once per process; without
-        a key, a fresh one is sent, so every delivery carries one. Raises `ConfigurationError` for
+        The same `idempotency_key` with the same event and data posts no more once Zapier accepted
+        it, in any process sharing the connection's send records; without a key, a fresh one is
+        sent, so every delivery carries one. Raises `ConfigurationError` for
         a missing or malformed hook URL, `ProviderNotConnectedError` (and marks the connection
         expired) when Zapier says the hook is gone, `RateLimitedError` when a 429 outlasts the
         deadline, `UpstreamError` otherwise (retryable after a 5xx or timeout, which this
@@ -103,15 +86,17 @@ class ZapierAutomation:
         key = idempotency_key or uuid.uuid4().hex
         fingerprint = _fingerprint(event, data)
         async with self._key_locks.hold(idempotency_key):
-            delivered = self._ledger.get(key, fingerprint)
-            if delivered is not None:
-                return delivered
+            # A made-up key was never used before: no record to read.
+            if idempotency_key is not None:
+                delivered = await self._ledger.get(idempotency_key, fingerprint)
+                if delivered is not None:
+                    return delivered
             body = encode(trigger_payload(event, data, idempotency_key=key, sent_at=self._env.clock()))
             if len(body) > MAX_BODY_BYTES:
                 raise UpstreamError(PROVIDER, "the event's data is too large for a Zapier catch hook (over 2 MB)")
             run = await self._deliver(hook, body, event=event, key=key)
             if idempotency_key is not None:
-                self._ledger.put(key, fingerprint, run)
+                await self._ledger.put(key, fingerprint, run)
             return run
 
     async def check_connection(self) -> str:
