@@ -48,10 +48,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -623,6 +625,15 @@ async def wait_for_records(
         await asyncio.sleep(1)
 
 
+async def progress(services: Services, agent_id: str, load: Load, started: float, until: float) -> None:
+    """A line a minute while the load runs: how far it got."""
+    loop = asyncio.get_running_loop()
+    while loop.time() + 60 < until + 1:
+        await asyncio.sleep(60)
+        statuses = await record_statuses(services, agent_id)
+        print(f"{loop.time() - started:6.1f}s {len(load.outcomes)} tool calls answered, records {statuses}", flush=True)
+
+
 async def soak(args: argparse.Namespace, scratch: Path, url: str) -> Figures:
     upgrade_database(url)
     services = Services.build(ServerSettings(database_url=url, secret_key=SECRET_KEY, postcall="enqueue"))
@@ -666,9 +677,11 @@ async def soak(args: argparse.Namespace, scratch: Path, url: str) -> Figures:
                 started = loop.time()
                 killer = Killer(workers, slots, args.kill_every)
                 killing = asyncio.create_task(killer.run(started, started + seconds))
+                reporting = asyncio.create_task(progress(services, agent_id, load, started, started + seconds))
                 await run_schedule(items, started)
                 load_seconds = loop.time() - started
                 await killing
+                reporting.cancel()
             if load.record_failures:
                 raise RuntimeError("call records never accepted:\n" + "\n".join(load.record_failures[:20]))
             print(f"load sent in {load_seconds:.0f} s; waiting for every record to settle", flush=True)
@@ -738,7 +751,7 @@ def report(figures: Figures, args: argparse.Namespace, busy: str) -> str:
         "",
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `scripts/soak.py --minutes {args.minutes:g} --calls "
         f"{args.calls} --tool-calls {args.tool_calls}` on {platform.node() or 'this machine'} "
-        f"({_cores()} cores, Python {platform.python_version()}). {busy}",
+        f"({_cores()} cores, Python {platform.python_version()}), code at {code_version()}. {busy}",
         "",
         f"PostgreSQL (private, 127.0.0.1), {SERVERS} separate `tool-server serve` processes (own ports, "
         f"`postcall=enqueue`: they record calls and start workflows, run none) and {WORKERS} `tool-server worker` "
@@ -758,10 +771,26 @@ def report(figures: Figures, args: argparse.Namespace, busy: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cores() -> int:
-    import os
+def code_version() -> str:
+    """The commit the run used, and whether the checkout had changes on top of it."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown commit"
+    return f"commit {commit}" + (" plus uncommitted changes" if changed else "")
 
+
+def _cores() -> int:
     return os.cpu_count() or 0
+
+
+def _interrupted(_signal: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> int:
@@ -779,6 +808,11 @@ def main() -> int:
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     find_server_binaries()
+    # The servers and workers import the code this script imports (run it from a `git worktree` to
+    # soak one commit while the checkout changes), whatever the venv's editable install points at.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    # SIGTERM ends the run as Ctrl-C does: workers, servers and PostgreSQL are stopped on the way out.
+    signal.signal(signal.SIGTERM, _interrupted)
     with tempfile.TemporaryDirectory(prefix="soak-") as folder, running_postgres() as url:
         figures = asyncio.run(soak(args, Path(folder), url))
     print("\n".join(figures.lines()))
