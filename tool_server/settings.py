@@ -148,6 +148,23 @@ class ServerSettings(BaseSettings):
         description="A worker silent this long is dead: any live worker (whatever its id) puts its running "
         "workflows back on their queues. More than twice the heartbeat, and more than the workers' clock skew.",
     )
+    postcall_rate_limits: bool = Field(
+        default=True,
+        description="Hold the post-call jobs of each connection, across every worker, to a share of its "
+        "provider's documented request limit. Off only against emulators or a provider without limits.",
+    )
+    postcall_budget_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="The share of each provider's documented request limit (per connection, across every "
+        "worker) the post-call jobs may spend; the rest is left to live calls.",
+    )
+    postcall_request_budgets: dict[str, tuple[int, float]] = Field(
+        default_factory=dict,
+        description='Per-provider request limits replacing the documented ones: {"hubspot": [190, 10]} for '
+        "190 requests per 10 s (a Professional HubSpot account).",
+    )
 
     @field_validator("home", "secret_key_file", "sandbox_state_dir")
     @classmethod

@@ -10,7 +10,7 @@ from integrations.calcom.mappers import PROVIDER
 from integrations.calcom.sandbox import EVENT_TYPE_ID, SANDBOX_API_KEY, build_sandbox
 from integrations.calcom.settings import CalcomSettings
 from integrations.common.resilience import Resilience
-from integrations.common.spec import ConnectorEnv, IntegrationSpec, SandboxConnection
+from integrations.common.spec import ConnectorEnv, IntegrationSpec, RequestBudget, SandboxConnection
 from integrations.common.vault import CredentialVault
 
 __all__ = ["SPEC", "CalcomConnector", "CalcomSettings", "build", "sandbox_connection"]
@@ -43,4 +43,6 @@ SPEC = IntegrationSpec(
     sandbox=build_sandbox,
     sandbox_connection=sandbox_connection,
     auth="api_key",
+    # 120 per minute per API key (unconfirmed: read on a mirror).
+    request_budget=RequestBudget(120, 60, source="https://cal.com/docs/api-reference/v2/introduction"),
 )

@@ -18,7 +18,7 @@ from integrations.calendly.sandbox_state import EVENT_TYPE_URI
 from integrations.calendly.settings import CalendlySettings
 from integrations.common.oauth import TokenManager
 from integrations.common.resilience import Resilience
-from integrations.common.spec import ConnectorEnv, IntegrationSpec, SandboxConnection
+from integrations.common.spec import ConnectorEnv, IntegrationSpec, RequestBudget, SandboxConnection
 from integrations.common.vault import CredentialVault
 
 __all__ = [
@@ -78,4 +78,6 @@ SPEC = IntegrationSpec(
     sandbox=build_sandbox,
     sandbox_connection=sandbox_connection,
     auth="oauth",
+    # 500 per minute per user on paid plans (50 on Free).
+    request_budget=RequestBudget(500, 60, source="https://developer.calendly.com/api-docs/overview/rate-limits"),
 )

@@ -24,6 +24,7 @@ __all__ = [
     "MessageStatusEvent",
     "OptOutEvent",
     "PaymentEvent",
+    "RequestBudget",
     "SandboxConnection",
     "WebhookEvent",
     "WebhookHandler",
@@ -184,6 +185,20 @@ WebhookHandler = Callable[[WebhookRequest, Mapping[str, str]], tuple[list[Webhoo
 
 
 @dataclass(frozen=True)
+class RequestBudget:
+    """The provider's documented request limit for one account: `requests` per rolling `seconds`.
+
+    The post-call workers spend a share of it per connection, counted in the database, so any
+    number of workers together stay inside it and leave the rest to the live calls.
+    """
+
+    requests: int
+    seconds: float
+    # Where the limit is documented.
+    source: str
+
+
+@dataclass(frozen=True)
 class IntegrationSpec:
     """A provider as the registry sees it. Each `integrations/<provider>/__init__.py` exports `SPEC`."""
 
@@ -201,3 +216,5 @@ class IntegrationSpec:
     auth: Literal["oauth", "api_key"] = "api_key"
     # Served at POST /webhooks/<name>/<connection_id>/<kind> when the provider calls back.
     webhook: WebhookHandler | None = None
+    # The account's request limit, where the provider documents one (None: none published).
+    request_budget: RequestBudget | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from integrations.common.resilience import Resilience
-from integrations.common.spec import ConnectorEnv, IntegrationSpec, SandboxConnection
+from integrations.common.spec import ConnectorEnv, IntegrationSpec, RequestBudget, SandboxConnection
 from integrations.common.vault import CredentialVault
 from integrations.gohighlevel.client import GhlClient
 from integrations.gohighlevel.connector import GoHighLevelConnector
@@ -67,4 +67,6 @@ SPEC = IntegrationSpec(
     sandbox=build_sandbox,
     sandbox_connection=sandbox_connection,
     auth="oauth",
+    # Burst 100 per 10 s per app per location.
+    request_budget=RequestBudget(100, 10, source="https://marketplace.gohighlevel.com/docs/other/rate-limits"),
 )

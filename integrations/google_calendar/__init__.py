@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from integrations.common.oauth import TokenManager
 from integrations.common.resilience import Resilience
-from integrations.common.spec import ConnectorEnv, IntegrationSpec, SandboxConnection
+from integrations.common.spec import ConnectorEnv, IntegrationSpec, RequestBudget, SandboxConnection
 from integrations.common.vault import CredentialVault
 from integrations.google_calendar.client import GoogleCalendarClient
 from integrations.google_calendar.connector import GoogleCalendarConnector
@@ -55,4 +55,6 @@ SPEC = IntegrationSpec(
     sandbox=build_sandbox,
     sandbox_connection=sandbox_connection,
     auth="oauth",
+    # 600 per minute per user per project.
+    request_budget=RequestBudget(600, 60, source="https://developers.google.com/workspace/calendar/api/guides/quota"),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from integrations.common.spec import ConnectorEnv, IntegrationSpec, SandboxConnection
+from integrations.common.spec import ConnectorEnv, IntegrationSpec, RequestBudget, SandboxConnection
 from integrations.common.vault import CredentialVault
 from integrations.hubspot.connector import HubSpotConnector
 from integrations.hubspot.sandbox import (
@@ -50,4 +50,8 @@ SPEC = IntegrationSpec(
     sandbox=build_sandbox,
     sandbox_connection=_sandbox_connection,
     auth="oauth",
+    # Private apps on Free/Starter, 100 per 10 s.
+    request_budget=RequestBudget(
+        100, 10, source="https://developers.hubspot.com/docs/guides/apps/api-usage/usage-details"
+    ),
 )

@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from integrations.common.oauth import TokenManager
 from integrations.common.resilience import Resilience
-from integrations.common.spec import ConnectorEnv, IntegrationSpec, SandboxConnection
+from integrations.common.spec import ConnectorEnv, IntegrationSpec, RequestBudget, SandboxConnection
 from integrations.common.vault import CredentialVault
 from integrations.outlook_calendar.client import OutlookCalendarClient
 from integrations.outlook_calendar.connector import OutlookCalendarConnector
@@ -62,4 +62,8 @@ SPEC = IntegrationSpec(
     sandbox=build_sandbox,
     sandbox_connection=sandbox_connection,
     auth="oauth",
+    # 10,000 per 10 minutes per app per mailbox.
+    request_budget=RequestBudget(
+        10_000, 600, source="https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits"
+    ),
 )

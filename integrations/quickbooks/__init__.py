@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from integrations.common.spec import ConnectorEnv, IntegrationSpec, SandboxConnection
+from integrations.common.spec import ConnectorEnv, IntegrationSpec, RequestBudget, SandboxConnection
 from integrations.common.vault import CredentialVault
 from integrations.quickbooks.connector import QuickBooksConnector
 from integrations.quickbooks.sandbox import (
@@ -60,4 +60,10 @@ SPEC = IntegrationSpec(
     sandbox_connection=_sandbox_connection,
     auth="oauth",
     webhook=handle,
+    # 500 per minute per realm.
+    request_budget=RequestBudget(
+        500,
+        60,
+        source="https://developer.intuit.com/app/developer/qbo/docs/learn/rest-api-features#limits-and-throttles",
+    ),
 )

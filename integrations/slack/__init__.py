@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from integrations.common.spec import ConnectorEnv, IntegrationSpec, SandboxConnection
+from integrations.common.spec import ConnectorEnv, IntegrationSpec, RequestBudget, SandboxConnection
 from integrations.common.vault import CredentialVault
 from integrations.slack.connector import SlackTeam
 from integrations.slack.sandbox import (
@@ -52,4 +52,6 @@ SPEC = IntegrationSpec(
     sandbox=build_sandbox,
     sandbox_connection=_sandbox_connection,
     auth="oauth",
+    # chat.postMessage: about 1 per second per channel.
+    request_budget=RequestBudget(1, 1, source="https://docs.slack.dev/apis/web-api/rate-limits"),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from integrations.common.spec import ConnectorEnv, IntegrationSpec, SandboxConnection
+from integrations.common.spec import ConnectorEnv, IntegrationSpec, RequestBudget, SandboxConnection
 from integrations.common.vault import CredentialVault
 from integrations.stripe.connector import StripeConnector
 from integrations.stripe.sandbox import SANDBOX_API_KEY, build_sandbox
@@ -49,4 +49,6 @@ SPEC = IntegrationSpec(
     sandbox_connection=_sandbox_connection,
     auth="api_key",
     webhook=handle,
+    # 25 per second in test mode and sandboxes (100 live).
+    request_budget=RequestBudget(25, 1, source="https://docs.stripe.com/rate-limits"),
 )

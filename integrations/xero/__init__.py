@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from integrations.common.spec import ConnectorEnv, IntegrationSpec, SandboxConnection
+from integrations.common.spec import ConnectorEnv, IntegrationSpec, RequestBudget, SandboxConnection
 from integrations.common.vault import CredentialVault
 from integrations.xero.connector import XeroConnector
 from integrations.xero.sandbox import (
@@ -57,4 +57,6 @@ SPEC = IntegrationSpec(
     sandbox_connection=_sandbox_connection,
     auth="oauth",
     webhook=handle,
+    # 60 per minute per tenant.
+    request_budget=RequestBudget(60, 60, source="https://developer.xero.com/documentation/guides/oauth2/limits/"),
 )

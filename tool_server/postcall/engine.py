@@ -168,7 +168,7 @@ class PostCallEngine:
         await services.calls.set_status(record_id, "syncing")
         base = call_workflow_id(record)
         for job, retry in reopened:
-            await start_job(record_id, job, f"{base}:{job}:retry{retry}", job_queue(agent, job))
+            await start_job(record_id, job, f"{base}:{job}:retry{retry}", job_queue(agent, job), agent.id)
         return [job for job, _ in reopened]
 
     async def resync(self, record_id: str, fields: tuple[str, ...]) -> str | None:
@@ -184,7 +184,7 @@ class PostCallEngine:
         if not await services.ledger.plan(record_id, agent.id, [job]):
             return None  # this change was planned before (a replay, or two events saying the same)
         await services.calls.set_status(record_id, "syncing")
-        await start_job(record_id, job, f"{call_workflow_id(record)}:{job}", job_queue(agent, job))
+        await start_job(record_id, job, f"{call_workflow_id(record)}:{job}", job_queue(agent, job), agent.id)
         return job
 
     async def deliver_hook(self, subscription_id: str, payload: dict[str, Any]) -> None:
@@ -214,7 +214,7 @@ class PostCallEngine:
             return  # planned before: the call falls back to SMS once
         await services.calls.set_status(record_id, "syncing")
         base = call_workflow_id(record)
-        await start_job(record_id, SMS_FALLBACK, f"{base}:{SMS_FALLBACK}", job_queue(agent, SMS_FALLBACK))
+        await start_job(record_id, SMS_FALLBACK, f"{base}:{SMS_FALLBACK}", job_queue(agent, SMS_FALLBACK), agent.id)
 
     async def sweep(self) -> int:
         """Start records that were queued but never started (say, a crash right after recording),

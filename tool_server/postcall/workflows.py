@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dbos import DBOS, SetWorkflowID
+from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from tool_server.agents.models import Agent, Capability
 from tool_server.calls.models import CallRecord
+from tool_server.postcall.budgets import queue_limit
 from tool_server.postcall.call_effects import read_call_effects
 from tool_server.postcall.extraction import ExtractionSettings, apply, extract, needs_extraction
 from tool_server.postcall.followups import FollowUps
@@ -104,10 +105,12 @@ class Runtime:
         """The named DBOS queue, registered on first use with this process's limits, then kept."""
         if name not in self.queues:
             settings = self.services.settings
+            limit = queue_limit(name, settings)
             self.queues[name] = await DBOS.register_queue_async(
                 name,
                 worker_concurrency=settings.postcall_concurrency,
                 polling_interval_sec=settings.postcall_poll_seconds,
+                partition_limiter=None if limit is None else {"limit": limit["limit"], "period": limit["period"]},
             )
         return self.queues[name]
 
@@ -158,12 +161,20 @@ def job_queue(agent: Agent, job: str) -> str:
 
 
 async def start_job(
-    record_id: str, job: str, workflow_id: str, queue_name: str, *, then: list[list[str]] | None = None
+    record_id: str,
+    job: str,
+    workflow_id: str,
+    queue_name: str,
+    agent_id: str,
+    *,
+    then: list[list[str]] | None = None,
 ) -> None:
-    """Enqueue `job`'s workflow (a no-op when `workflow_id` exists); `then` are [job, queue] pairs
-    it starts, under ids next to its own, once it has ended."""
+    """Enqueue `job`'s workflow (a no-op when `workflow_id` exists); `then` are [job, queue, agent]
+    triples it starts, under ids next to its own, once it has ended."""
     queue = await _current().queue(queue_name)
-    with SetWorkflowID(workflow_id):
+    # Always keyed by agent: DBOS keeps a queue's limits in the database, so a queue partitioned
+    # by another process's settings still finds every job's partition.
+    with SetWorkflowID(workflow_id), SetEnqueueOptions(queue_partition_key=agent_id):
         if then:
             await queue.enqueue_async(sync_job, record_id, job, then)
         else:
@@ -184,18 +195,18 @@ async def sync_call(record_id: str) -> list[str]:
     planned = await prepare(record_id)
     base = DBOS.workflow_id
     assert base is not None
-    jobs = {job for job, _ in planned}
-    later = [[job, queue] for job, queue in planned if _after_calendar(job) and "calendar" in jobs]
-    for job, queue_name in planned:
-        if [job, queue_name] not in later:
+    jobs = {job for job, _, _ in planned}
+    later = [[job, queue, agent_id] for job, queue, agent_id in planned if _after_calendar(job) and "calendar" in jobs]
+    for job, queue_name, agent_id in planned:
+        if [job, queue_name, agent_id] not in later:
             then = later if job == "calendar" else None
-            await start_job(record_id, job, f"{base}:{job}", queue_name, then=then)
-    return [job for job, _ in planned]
+            await start_job(record_id, job, f"{base}:{job}", queue_name, agent_id, then=then)
+    return [job for job, _, _ in planned]
 
 
 @DBOS.step(name="postcall.prepare", retries_allowed=True, max_attempts=5, interval_seconds=1.0)
-async def prepare(record_id: str) -> list[tuple[str, str]]:
-    """Fill in what the platform left out, then record one pending step per job."""
+async def prepare(record_id: str) -> list[tuple[str, str, str]]:
+    """Fill in what the platform left out, then record one pending step per job: (job, queue, agent)."""
     services = _current().services
     loaded = await load_call(services, record_id)
     if loaded is None:
@@ -221,7 +232,7 @@ async def prepare(record_id: str) -> list[tuple[str, str]]:
         await services.calls.update(record_id, record)
     jobs = plan(agent, followups, [subscriber.id for subscriber in subscribers])
     await services.ledger.plan(record_id, agent.id, jobs, call_status="syncing" if jobs else "synced")
-    return [(job, job_queue(agent, job)) for job in jobs]
+    return [(job, job_queue(agent, job), agent.id) for job in jobs]
 
 
 # -- one job ----------------------------------------------------------------------------------------
@@ -252,9 +263,16 @@ async def sync_job(record_id: str, job: str, then: list[list[str]] | None = None
         base = DBOS.workflow_id
         assert base is not None
         prefix = base.removesuffix(f":{job}")
-        for follower, queue_name in then:
-            await start_job(record_id, follower, f"{prefix}:{follower}", queue_name)
+        for follower, queue_name, *rest in then:
+            # [job, queue] from a release before per-agent partitions: the record names the agent.
+            agent_id = rest[0] if rest else await _agent_of(record_id)
+            await start_job(record_id, follower, f"{prefix}:{follower}", queue_name, agent_id)
     return status
+
+
+async def _agent_of(record_id: str) -> str:
+    record = await _current().services.calls.by_id(record_id)
+    return "" if record is None or record.agent_id is None else record.agent_id
 
 
 async def _wait_until(until: str, poll_seconds: float) -> None:
