@@ -235,7 +235,8 @@ async def measure(
     database: str, url: str, calls: int, worker_count: int, scratch: Path, sequential: bool, spy: Path | None
 ) -> Result:
     upgrade_database(url)
-    settings = ServerSettings(database_url=url, secret_key=SECRET_KEY, postcall="enqueue")
+    # The emulators have no request limits: the durable path is measured without the provider budgets.
+    settings = ServerSettings(database_url=url, secret_key=SECRET_KEY, postcall="enqueue", postcall_rate_limits=False)
     services = Services.build(settings)
     label = f"{database.lower()}-{calls}-{worker_count}w"
     logs = scratch / f"logs-{label}"

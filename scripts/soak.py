@@ -636,7 +636,10 @@ async def progress(services: Services, agent_id: str, load: Load, started: float
 
 async def soak(args: argparse.Namespace, scratch: Path, url: str) -> Figures:
     upgrade_database(url)
-    services = Services.build(ServerSettings(database_url=url, secret_key=SECRET_KEY, postcall="enqueue"))
+    # As worker_env: the emulators have no request limits, so the provider budgets are off everywhere.
+    services = Services.build(
+        ServerSettings(database_url=url, secret_key=SECRET_KEY, postcall="enqueue", postcall_rate_limits=False)
+    )
     seconds = args.minutes * 60
     rng = random.Random(args.seed)
     logs = scratch / "logs"

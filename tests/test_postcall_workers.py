@@ -63,7 +63,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, migrated_template: P
 
 @pytest.fixture
 async def services(backend: Backend) -> AsyncIterator[Services]:
-    settings = ServerSettings(database_url=backend.database_url, secret_key=SECRET_KEY, postcall="enqueue")
+    settings = ServerSettings(
+        database_url=backend.database_url, secret_key=SECRET_KEY, postcall="enqueue", postcall_rate_limits=False
+    )
     built = Services.build(settings)
     yield built
     await built.aclose()
