@@ -99,7 +99,11 @@ async def emulated_agent(services: Services, served: ServedSandboxes, name: str)
     connections, secrets = [], {}
     for capability, provider in PROVIDERS:
         sandbox = INTEGRATIONS[provider].sandbox_connection(served.url(provider))
-        connection = Connection(capability=capability, provider=provider, settings=sandbox.settings)
+        settings = dict(sandbox.settings)
+        if capability == "calendar":
+            # 1,000 calls ask for 1,000 half-hour slots: about 90 days of weekdays, past the default 60.
+            settings["horizon_days"] = 365
+        connection = Connection(capability=capability, provider=provider, settings=settings)
         connections.append(services.providers.validate(connection, sandbox.secrets))
         secrets[capability] = dict(sandbox.secrets)
     created = await services.agents.create(
